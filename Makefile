@@ -1,0 +1,26 @@
+# Two commands do all the set-up on a fresh machine: `make quickstart` and `make test`.
+# Both create (or refresh) the virtual environment in $(VENV) first.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+TORCH ?= torch==2.13.0
+STAMP := $(VENV)/.siedob-installed
+
+.PHONY: quickstart test lint bench clean-venv
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e ".[test]"
+	touch $(STAMP)
+
+quickstart: $(STAMP)
+	$(VENV)/bin/siedob-demo
+
+test: $(STAMP)
+	$(PY) -m pytest
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check siedob tests bench instance_inpainting instance_style background fusion
+
+clean-venv:
+	rm -rf $(VENV)

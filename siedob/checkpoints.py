@@ -1,0 +1,220 @@
+"""Read and write the authors' checkpoint formats, safely and with errors a user can act on.
+
+Released sub-network files (SPEC §6): ``object_inpainting.pth`` → ``{'netG': fg_inpainting.*}``,
+``object_style.pth`` → ``{'netG': fg_style.*}``, ``bg.pth`` → ``{'netG_BG': ...}``,
+``Fnet.pth`` → ``{'netG_F': ...}``. Everything is loaded with ``weights_only=True`` so that a
+downloaded file cannot run code, and strictly: a missing, unexpected or mis-shaped tensor is
+reported by file and key.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, Mapping, Optional, Sequence, Union
+
+import torch
+from torch import nn
+
+from siedob.errors import SiedobError, run_cli
+from siedob.nn import BackgroundGenerator, FusionGenerator, ObjectInpaintingGenerator, ObjectStyleGenerator
+
+PathLike = Union[str, Path]
+
+
+class CheckpointError(SiedobError):
+    """A checkpoint file that cannot be used; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class ReleasedFormat:
+    """Where a sub-network lives in the authors' released file: entry name and key prefix."""
+
+    filename: str
+    entry: str
+    prefix: str
+
+
+#: The four released sub-network files, by network role.
+RELEASED: Dict[str, ReleasedFormat] = {
+    "object_inpainting": ReleasedFormat("object_inpainting.pth", "netG", "fg_inpainting."),
+    "object_style": ReleasedFormat("object_style.pth", "netG", "fg_style."),
+    "background": ReleasedFormat("bg.pth", "netG_BG", ""),
+    "fusion": ReleasedFormat("Fnet.pth", "netG_F", ""),
+}
+
+#: For layers whose input width is ``lab_dim + offset``: a shape mismatch there names the lab_dims.
+LAB_DIM_OFFSETS: Dict[str, Dict[str, int]] = {
+    "background": {"init_conv.conv.weight": 3 + 1 + 1, "stylelayer.spade.mlp_shared.0.weight": 64},
+    "netD_BG": {"dis_model.0.conv.weight_orig": 3},
+    "netD_patch": {"dis_model.0.conv.weight_orig": 3},
+}
+
+
+def load_file(path: PathLike) -> Dict[str, Any]:
+    """``torch.load`` with ``weights_only=True`` on CPU; foreign or truncated files raise one clear error."""
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: file not found")
+    if not path.is_file():
+        raise CheckpointError(f"{path}: not a file")
+    try:
+        obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for foreign/truncated/unsafe files
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CheckpointError(f"{path}: not a PyTorch checkpoint or damaged ({reason[:200]})") from None
+    if not isinstance(obj, dict):
+        raise CheckpointError(f"{path}: expected a dict of entries, found {type(obj).__name__}")
+    return obj
+
+
+def save_file(obj: Mapping[str, Any], path: PathLike) -> None:
+    """Write atomically (temporary file in the same folder, then rename): never a half-written file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(dict(obj), handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _lab_dim_hint(key: str, file_shape: torch.Size, net_shape: torch.Size, offsets: Mapping[str, int]) -> str:
+    """For a lab_dim-dependent input layer, say which lab_dim the file and the network have."""
+    for suffix, offset in offsets.items():
+        if key.endswith(suffix) and len(file_shape) > 1 and file_shape[1] != net_shape[1]:
+            return f" (a lab_dim of {file_shape[1] - offset} against {net_shape[1] - offset})"
+    return ""
+
+
+def check_state_dict(
+    expected: Mapping[str, torch.Tensor],
+    found: Mapping[str, Any],
+    where: str,
+    lab_dim_offsets: Mapping[str, int] = {},
+) -> None:
+    """Raise a CheckpointError listing missing, unexpected and mis-shaped keys (strict loading)."""
+    problems = []
+    missing = [k for k in expected if k not in found]
+    unexpected = [k for k in found if k not in expected]
+    if missing:
+        extra = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
+        problems.append(f"missing key {missing[0]}{extra}")
+    if unexpected:
+        extra = f" (and {len(unexpected) - 1} more)" if len(unexpected) > 1 else ""
+        problems.append(f"unexpected key {unexpected[0]}{extra}")
+    for key, want in expected.items():
+        got = found.get(key)
+        if got is None:
+            continue
+        if not isinstance(got, torch.Tensor):
+            problems.append(f"{key} is a {type(got).__name__}, not a tensor")
+            break
+        if got.shape != want.shape:
+            hint = _lab_dim_hint(key, got.shape, want.shape, lab_dim_offsets)
+            problems.append(
+                f"{key} has shape {list(got.shape)} in the file but {list(want.shape)} in the network{hint}"
+            )
+            break
+    if problems:
+        raise CheckpointError(f"{where}: " + "; ".join(problems))
+
+
+def load_state_into(
+    net: nn.Module, state: Mapping[str, Any], where: str, lab_dim_offsets: Mapping[str, int] = {}
+) -> nn.Module:
+    """Strictly load ``state`` into ``net`` after checking names and shapes; returns ``net``."""
+    check_state_dict(net.state_dict(), state, where, lab_dim_offsets)
+    net.load_state_dict(state, strict=True)
+    return net
+
+
+def released_path(directory: PathLike, role: str) -> Path:
+    """Path of a role's released file inside a checkpoint folder."""
+    return Path(directory) / _format(role).filename
+
+
+def _format(role: str) -> ReleasedFormat:
+    if role not in RELEASED:
+        raise ValueError(f"unknown network role {role!r}; expected one of {', '.join(RELEASED)}")
+    return RELEASED[role]
+
+
+def read_released(path: PathLike, role: str) -> Dict[str, torch.Tensor]:
+    """The network's own state dict (prefix removed) from a released-format file."""
+    fmt = _format(role)
+    obj = load_file(path)
+    if fmt.entry not in obj:
+        found = ", ".join(map(str, obj)) or "nothing"
+        raise CheckpointError(
+            f"{path}: no '{fmt.entry}' entry (found: {found}); is this the {fmt.filename} file?"
+        )
+    state = obj[fmt.entry]
+    if not isinstance(state, Mapping):
+        raise CheckpointError(f"{path}: entry '{fmt.entry}' is a {type(state).__name__}, not a state dict")
+    if fmt.prefix:
+        bad = [k for k in state if not k.startswith(fmt.prefix)]
+        if bad:
+            raise CheckpointError(f"{path}: key {bad[0]} in '{fmt.entry}' lacks the '{fmt.prefix}' prefix")
+        state = {k[len(fmt.prefix):]: v for k, v in state.items()}
+    return dict(state)
+
+
+def load_released(net: nn.Module, path: PathLike, role: str) -> nn.Module:
+    """Load a released-format file strictly into the bare network (G_OI, G_OG, G_B or F)."""
+    state = read_released(path, role)
+    fmt = _format(role)
+    return load_state_into(net, state, f"{path} ['{fmt.entry}']", LAB_DIM_OFFSETS.get(role, {}))
+
+
+def released_state(net: nn.Module, role: str) -> Dict[str, Dict[str, torch.Tensor]]:
+    """The released-format dict for a bare network: ``{entry: {prefix + key: tensor}}`` on CPU."""
+    fmt = _format(role)
+    return {fmt.entry: {fmt.prefix + k: v.detach().cpu() for k, v in net.state_dict().items()}}
+
+
+def save_released(net: nn.Module, path: PathLike, role: str) -> None:
+    """Write a bare network in the authors' released format (atomically)."""
+    save_file(released_state(net, role), path)
+
+
+def check_folder(directory: PathLike) -> Dict[str, int]:
+    """Load all four released files of a folder strictly into full-size networks; parameters per file."""
+    factories = {"object_inpainting": ObjectInpaintingGenerator, "object_style": ObjectStyleGenerator,
+                 "background": BackgroundGenerator, "fusion": FusionGenerator}
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise CheckpointError(f"{directory}: checkpoint folder not found")
+    counts = {}
+    for role, factory in factories.items():
+        net = load_released(factory(), released_path(directory, role), role)
+        counts[RELEASED[role].filename] = sum(p.numel() for p in net.parameters())
+    return counts
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """``siedob-check-checkpoints DIR``: verify a folder of released sub-network files."""
+    parser = argparse.ArgumentParser(prog="siedob-check-checkpoints", description=main.__doc__)
+    parser.add_argument("directory", type=Path, help="folder holding the four released .pth files")
+    args = parser.parse_args(argv)
+    for name, count in check_folder(args.directory).items():
+        print(f"{name:<24} ok  {count:>12,} parameters")
+    return 0
+
+
+def cli() -> None:
+    """Console-script entry point."""
+    raise SystemExit(run_cli(main))
+
+
+if __name__ == "__main__":
+    cli()

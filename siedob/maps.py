@@ -1,0 +1,36 @@
+"""Tensor maps derived from label and instance maps: one-hot segmaps, edge maps, class maps.
+
+One copy used by the datasets, the edit chain and the conformance tests; all work on any device.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from siedob.labels import CLASS_CODES, LAB_DIM
+
+
+def one_hot_labels(labels: torch.Tensor, lab_dim: int = LAB_DIM) -> torch.Tensor:
+    """B×1×H×W integer label ids → B×lab_dim×H×W float one-hot segmap (the authors' scatter)."""
+    b, _, h, w = labels.shape
+    out = torch.zeros(b, lab_dim, h, w, device=labels.device)
+    return out.scatter_(1, labels.long(), 1.0)
+
+
+def edge_map(t: torch.Tensor) -> torch.Tensor:
+    """1 where a pixel differs from a horizontal or vertical neighbour (both pixels of the pair)."""
+    edge = torch.zeros(t.shape, dtype=torch.bool, device=t.device)
+    dx = t[..., :, 1:] != t[..., :, :-1]
+    dy = t[..., 1:, :] != t[..., :-1, :]
+    edge[..., :, 1:] |= dx
+    edge[..., :, :-1] |= dx
+    edge[..., 1:, :] |= dy
+    edge[..., :-1, :] |= dy
+    return edge.float()
+
+
+def class_code(class_id: int, device: torch.device | str | None = None) -> torch.Tensor:
+    """The 3-channel object class code (car (1,0,0), person (0,1,0)) shaped 3×1×1."""
+    if class_id not in CLASS_CODES:
+        raise ValueError(f"class {class_id} is not an object class (expected one of {sorted(CLASS_CODES)})")
+    return torch.tensor(CLASS_CODES[class_id], device=device).view(3, 1, 1)
