@@ -187,15 +187,47 @@ def save_released(net: nn.Module, path: PathLike, role: str) -> None:
     save_file(released_state(net, role), path)
 
 
+GENERATOR_FACTORIES = {
+    "object_inpainting": ObjectInpaintingGenerator,
+    "object_style": ObjectStyleGenerator,
+    "background": BackgroundGenerator,
+    "fusion": FusionGenerator,
+}
+
+
+def generator_kwargs(state: Mapping[str, torch.Tensor], role: str) -> Dict[str, int]:
+    """The constructor arguments (width ``ngf``, G_B's ``lab_nc``) a released state dict was built with.
+
+    Lets the edit chain load reduced-width networks (the quickstart's) as well as the authors' own.
+    """
+    key = "init_conv.conv.weight"
+    if key not in state or not isinstance(state[key], torch.Tensor) or state[key].dim() != 4:
+        raise CheckpointError(f"{role}: no 4-d '{key}' tensor to infer the network width from")
+    kwargs = {"ngf": int(state[key].shape[0])}
+    if role == "background":
+        kwargs["lab_nc"] = int(state[key].shape[1]) - LAB_DIM_OFFSETS["background"]["init_conv.conv.weight"]
+    return kwargs
+
+
+def load_released_network(path: PathLike, role: str) -> nn.Module:
+    """Build the generator a released file holds (its width inferred) and load it strictly, in eval mode."""
+    state = read_released(path, role)
+    try:
+        kwargs = generator_kwargs(state, role)
+    except CheckpointError as exc:
+        raise CheckpointError(f"{path}: {exc}") from None
+    net = GENERATOR_FACTORIES[role](**kwargs)
+    load_state_into(net, state, f"{path} ['{_format(role).entry}']", LAB_DIM_OFFSETS.get(role, {}))
+    return net.eval()
+
+
 def check_folder(directory: PathLike) -> Dict[str, int]:
     """Load all four released files of a folder strictly into full-size networks; parameters per file."""
-    factories = {"object_inpainting": ObjectInpaintingGenerator, "object_style": ObjectStyleGenerator,
-                 "background": BackgroundGenerator, "fusion": FusionGenerator}
     directory = Path(directory)
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: checkpoint folder not found")
     counts = {}
-    for role, factory in factories.items():
+    for role, factory in GENERATOR_FACTORIES.items():
         net = load_released(factory(), released_path(directory, role), role)
         counts[RELEASED[role].filename] = sum(p.numel() for p in net.parameters())
     return counts

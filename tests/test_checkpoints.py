@@ -166,3 +166,19 @@ def test_check_folder_cli_reports_one_line(tmp_path):
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0
     assert "bg.pth: not a PyTorch checkpoint" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("role,kwargs", [("object_inpainting", {"ngf": 8}), ("object_style", {"ngf": 4}),
+                                         ("background", {"ngf": 4, "lab_nc": 20}), ("fusion", {"ngf": 6})])
+def test_load_released_network_infers_width(role, kwargs, tmp_path):
+    """Reduced-width files (the quickstart's) load into networks of the width they were saved with."""
+    from siedob.checkpoints import GENERATOR_FACTORIES, load_released_network
+
+    torch.manual_seed(0)
+    net = GENERATOR_FACTORIES[role](**kwargs)
+    save_released(net, tmp_path / "f.pth", role)
+    loaded = load_released_network(tmp_path / "f.pth", role)
+    assert not loaded.training
+    assert loaded.init_conv.conv.weight.shape == net.init_conv.conv.weight.shape
+    for (k1, v1), (k2, v2) in zip(net.state_dict().items(), loaded.state_dict().items()):
+        assert k1 == k2 and torch.equal(v1, v2)
