@@ -1,0 +1,43 @@
+"""Data for SIEDOB: I/O, masks, scene disassembly, datasets, synthetic scenes and Cityscapes preparation.
+
+Import the submodules directly (``siedob.data.disassembly``, ``siedob.data.datasets`` …); the
+names below are the ones other packages use most.
+"""
+
+from __future__ import annotations
+
+from siedob.data.disassembly import Disassembly, Rules, SceneObject, disassemble, edit_rules, rules_from_config
+from siedob.data.io import (
+    DataError,
+    image_to_tensor,
+    read_bgr,
+    read_instances,
+    read_labels,
+    read_test_mask,
+    tensor_to_image,
+    write_image,
+)
+from siedob.data.maps import class_map, edge_map, one_hot
+from siedob.data.synthetic import Scene, make_scene
+
+__all__ = [
+    "DataError",
+    "Disassembly",
+    "Rules",
+    "Scene",
+    "SceneObject",
+    "class_map",
+    "disassemble",
+    "edge_map",
+    "edit_rules",
+    "image_to_tensor",
+    "make_scene",
+    "one_hot",
+    "read_bgr",
+    "read_instances",
+    "read_labels",
+    "read_test_mask",
+    "rules_from_config",
+    "tensor_to_image",
+    "write_image",
+]

@@ -1,0 +1,114 @@
+"""Image, label and mask I/O shared by every loader, writer and script (SPEC §1, §5).
+
+Photos are read with OpenCV and kept in BGR order; tensors are float in [-1, 1]; output images
+are truncated (not rounded) back to uint8. Files are written atomically (temp file + rename) so
+an interrupted job never leaves a half-written output behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Union
+
+import cv2
+import numpy as np
+import torch
+
+from siedob.labels import remap_unlabeled
+
+PathLike = Union[str, Path]
+
+
+class DataError(ValueError):
+    """A data file that cannot be used; the message names the file and the problem."""
+
+
+def _imread(path: PathLike, flags: int) -> np.ndarray:
+    """cv2.imread that raises :class:`DataError` instead of returning None."""
+    img = cv2.imread(str(path), flags)
+    if img is None:
+        reason = "not a readable image" if Path(path).is_file() else "file not found"
+        raise DataError(f"{path}: {reason}")
+    return img
+
+
+def read_unchanged(path: PathLike) -> np.ndarray:
+    """Read an image as stored (bit depth and channels kept), e.g. a raw labelIds or instanceIds PNG."""
+    return _imread(path, cv2.IMREAD_UNCHANGED)
+
+
+def read_bgr(path: PathLike) -> np.ndarray:
+    """Read a photo as BGR uint8 (H × W × 3), the colour order the networks expect."""
+    return _imread(path, cv2.IMREAD_COLOR)
+
+
+def read_gray(path: PathLike) -> np.ndarray:
+    """Read an 8-bit single-channel image (OpenCV's greyscale conversion for colour files)."""
+    return _imread(path, cv2.IMREAD_GRAYSCALE)
+
+
+def read_labels(path: PathLike) -> np.ndarray:
+    """Read a labelIds PNG as uint8 (H × W) with id 0 replaced by 33, as the loaders do."""
+    lab = read_unchanged(path)
+    if lab.ndim != 2:
+        raise DataError(f"{path}: label map must have one channel, got shape {lab.shape}")
+    return remap_unlabeled(lab.astype(np.uint8))
+
+
+def read_instances(path: PathLike) -> np.ndarray:
+    """Read a 16-bit instanceIds PNG as int32 (H × W); an 8-bit file cannot hold ids >= 1000."""
+    inst = read_unchanged(path)
+    if inst.ndim != 2 or inst.dtype != np.uint16:
+        raise DataError(f"{path}: instance map must be 16-bit single-channel, got {inst.dtype} {inst.shape}")
+    return inst.astype(np.int32)
+
+
+def read_test_mask(path: PathLike) -> np.ndarray:
+    """Read an evaluation mask as float32 in [0, 1]: greyscale / 255, not binarised (SPEC §5.3, §8)."""
+    return read_gray(path).astype(np.float32) / 255.0
+
+
+def image_to_tensor(img: np.ndarray) -> torch.Tensor:
+    """BGR uint8 (H × W × 3) to a float tensor 3 × H × W in [-1, 1]: ``(u8 / 255 - 0.5) / 0.5``."""
+    t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float()
+    return t.div_(255.0).sub_(0.5).div_(0.5)
+
+
+def map_to_tensor(arr: np.ndarray) -> torch.Tensor:
+    """A single-channel map (mask, labels, instance mask) as a float tensor 1 × H × W."""
+    return torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float32))[None]
+
+
+def tensor_to_image(x: torch.Tensor) -> np.ndarray:
+    """A [-1, 1] tensor (3 × H × W or 1 × 3 × H × W) to BGR uint8, clipped then truncated (SPEC §1)."""
+    if x.dim() == 4:
+        if x.shape[0] != 1:
+            raise ValueError(f"expected one image, got a batch of {x.shape[0]}")
+        x = x[0]
+    u = ((x.detach().float().cpu() + 1.0) / 2.0 * 255.0).clamp(0, 255)
+    return u.permute(1, 2, 0).numpy().astype(np.uint8)
+
+
+def write_atomic(path: PathLike, img: np.ndarray, params: tuple = ()) -> None:
+    """Encode ``img`` by the file extension and write it via a temp file and a rename."""
+    path = Path(path)
+    ok, buf = cv2.imencode(path.suffix, img, list(params))
+    if not ok:
+        raise DataError(f"{path}: could not encode image of shape {img.shape}")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(buf.tobytes())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_image(path: PathLike, x: Union[torch.Tensor, np.ndarray]) -> None:
+    """Write a [-1, 1] tensor or a BGR uint8 array as an image file (atomic)."""
+    img = tensor_to_image(x) if isinstance(x, torch.Tensor) else x
+    write_atomic(path, img)
