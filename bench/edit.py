@@ -1,0 +1,376 @@
+"""Benchmark the edit chain: ours (siedob.edit) against a re-implementation of the authors' chain approach.
+
+Per synthetic 256×256 scene with 1, 3 and 6 objects to synthesise, for each implementation, in a fresh
+child process: the forward time of one edit (the fastest of ``--repeat`` edits after the process's own),
+the whole-process time (start of the process to the PNG written) and the peak memory (process RSS up to
+the PNG on CPU, allocator peak of the timed edits on CUDA). ``--trials`` repeats each child.
+Both use the same full-size networks with default-initialised weights saved in the released format.
+
+The authors' approach, as modelled here (SPEC §6, §7, §8): inputs padded into fixed 180-slot tensors
+per class on a fixed 256×256 canvas; objects generated one at a time in a Python loop, with a host
+synchronisation per slot for the emptiness and branch tests; a per-slot paste loop; the style
+propagation's per-sample, per-class loop; spectral-norm weights recomputed at every forward; G_OG's
+unused cycle encoder run; and, in the process, networks built with random initialisation before
+loading and the unused VGG19 of their test script built (its ImageNet download is not modelled).
+
+Usage: ``python bench/edit.py [--device cpu|cuda|all] [--objects 1 3 6] [--repeat 3] [--trials 1]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import types
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import cv2  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.nn.functional as F  # noqa: E402
+from torch import nn  # noqa: E402
+
+MAX_NUM = 180
+CANVAS = 256
+REPO = Path(__file__).resolve().parent.parent
+
+
+def make_bench_scene(n_objects: int, out: Path, seed: int = 0) -> Path:
+    """A synthetic scene in the example layout whose mask makes the chain synthesise ``n_objects`` objects.
+
+    Every other chosen object is fully masked (generation), the rest have their lower half masked
+    (inpainting); style references are the bundled example's.
+    """
+    from siedob.data.disassembly import disassemble, edit_rules
+    from siedob.data.io import image_to_tensor, write_atomic
+    from siedob.data.synthetic import make_scene
+    from siedob.edit.chain import plan_objects
+    from siedob.edit.style_bank import load_style_bank
+    from siedob.labels import CAR, PERSON
+
+    style = REPO / "fusion" / "example" / "object_style"
+    bank = load_style_bank(style)
+    for s in range(seed, seed + 300):
+        scene = make_scene(np.random.default_rng([s, n_objects]), CANVAS, CANVAS, n_cars=4, n_persons=4)
+        inst = scene.instances
+        ids = [int(i) for i in np.unique(inst) if i // 1000 in (CAR, PERSON) and (inst == i).sum() > 150]
+        if len(ids) < n_objects:
+            continue
+        mask = np.zeros(inst.shape, np.uint8)
+        for j, iid in enumerate(ids[:n_objects]):
+            m = (inst == iid).astype(np.uint8)
+            if j % 2 == 0:
+                mask |= cv2.dilate(m, np.ones((5, 5), np.uint8))
+            else:
+                rows = np.flatnonzero(m.any(1))
+                half = np.zeros_like(m)
+                half[(rows[0] + rows[-1]) // 2:] = 1
+                mask |= m & half
+        labels = scene.labels.copy()
+        labels[labels == 0] = 33
+        tens = [torch.from_numpy(a.astype(np.int64))[None] for a in (labels, inst)]
+        dis = disassemble(image_to_tensor(scene.image), *tens, torch.from_numpy(mask.astype(np.float32))[None],
+                          edit_rules())
+        plan = plan_objects(dis.objects, bank)
+        if len(plan.objects) != n_objects:
+            continue
+        write_atomic(out / "images" / "scene.png", scene.image)
+        write_atomic(out / "labels" / "scene.png", scene.labels)
+        write_atomic(out / "inst_map" / "scene.png", inst.astype(np.uint16))
+        write_atomic(out / "mask" / "scene.png", mask * 255)
+        shutil.copytree(style, out / "object_style")
+        return out
+    raise RuntimeError(f"no synthetic scene with {n_objects} objects found")
+
+
+def write_checkpoints(out: Path) -> Path:
+    """Full-size networks with default initialisation, saved in the released format."""
+    from siedob.checkpoints import RELEASED, save_released
+    from siedob.nn import BackgroundGenerator, FusionGenerator, ObjectInpaintingGenerator, ObjectStyleGenerator
+
+    torch.manual_seed(0)
+    nets = (ObjectInpaintingGenerator(), ObjectStyleGenerator(), BackgroundGenerator(), FusionGenerator())
+    for net, role in zip(nets, RELEASED):
+        save_released(net.eval(), out / RELEASED[role].filename, role)
+    return out
+
+
+# ---------------------------------------------------------------- the authors' approach (baseline)
+
+
+def _authors_style_propagate(self, feat, segmap, bg_mask, mask):
+    """StylePropagate with the authors' per-sample, per-class Python loop (a host sync per class)."""
+    f = self.conv(feat)
+    size = f.shape[2:]
+    segmap = F.interpolate(segmap, size=size, mode="nearest")
+    bg_mask = F.interpolate(bg_mask, size=size, mode="nearest")
+    mask = F.interpolate(mask, size=size, mode="nearest")
+    bg_seg = segmap * bg_mask
+    ctx = bg_seg * (1 - mask)
+    b, c = f.shape[:2]
+    codes = torch.zeros(b, segmap.shape[1], c, device=f.device)
+    for i in range(b):
+        for j in range(segmap.shape[1]):
+            if 24 <= j <= 33:
+                continue
+            sel = ctx[i, j] != 0
+            if torch.sum(sel) > 0:
+                codes[i, j] = f[i][:, sel].mean(1)
+    style_map = torch.bmm(codes.transpose(1, 2), bg_seg.flatten(2)).view(f.shape)
+    return self.stylelayer(feat, torch.cat((style_map, bg_seg), 1))
+
+
+def build_vgg19() -> nn.Module:
+    """torchvision's VGG19 layout (features + classifier) with its initialisation; the authors build one."""
+    cfg = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"]
+    layers: List[nn.Module] = []
+    c = 3
+    for v in cfg:
+        if v == "M":
+            layers.append(nn.MaxPool2d(2, 2))
+        else:
+            layers += [nn.Conv2d(c, v, 3, padding=1), nn.ReLU(True)]
+            c = v
+    net = nn.Sequential(
+        nn.Sequential(*layers), nn.AdaptiveAvgPool2d(7), nn.Flatten(),
+        nn.Linear(512 * 49, 4096), nn.ReLU(True), nn.Dropout(), nn.Linear(4096, 4096), nn.ReLU(True),
+        nn.Dropout(), nn.Linear(4096, 1000),
+    )
+    for m in net.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            nn.init.normal_(m.weight, 0, 0.01)
+            nn.init.zeros_(m.bias)
+    return net
+
+
+class AuthorsChain:
+    """The authors' edit chain approach: fixed slots and canvas, one object at a time, per-slot loops."""
+
+    def __init__(self, ckpt: Path, device: torch.device) -> None:
+        from siedob.checkpoints import RELEASED, load_released
+        from siedob.nn import (
+            BackgroundGenerator,
+            FusionGenerator,
+            ObjectInpaintingGenerator,
+            ObjectStyleGenerator,
+            init_weights,
+        )
+
+        nets = [ObjectInpaintingGenerator(), ObjectStyleGenerator(), BackgroundGenerator(), FusionGenerator()]
+        init_weights(nets[2])
+        init_weights(nets[3])
+        for net, role in zip(nets, RELEASED):
+            load_released(net, ckpt / RELEASED[role].filename, role)
+        self.oi, self.og, self.gb, self.f = (n.to(device).eval() for n in nets)
+        for name in ("style1", "style2", "style3"):
+            mod = getattr(self.gb, name)
+            mod.forward = types.MethodType(_authors_style_propagate, mod)
+        self.device = device
+
+    def __call__(self, img, labels, inst, mask, bank) -> torch.Tensor:
+        """img 3×256×256, labels / inst / mask 1×256×256 (host tensors); returns the result on the device."""
+        from siedob.data.disassembly import disassemble, edit_rules
+        from siedob.labels import CAR, CLASS_CODES, PERSON
+        from siedob.maps import edge_map, one_hot_labels
+
+        dev = self.device
+        dis = disassemble(img, labels, inst, mask, edit_rules())
+        slots = {}
+        for cls in (CAR, PERSON):
+            s = {
+                "inst": torch.zeros(MAX_NUM, 1, 64, 64), "masked": torch.zeros(MAX_NUM, 3, 64, 64),
+                "mask": torch.zeros(MAX_NUM, 1, 64, 64), "box": torch.zeros(MAX_NUM, 4, dtype=torch.long),
+            }
+            for i, o in enumerate(dis.of_class(cls)):
+                s["inst"][i], s["masked"][i], s["mask"][i] = o.inst_crop, o.masked_image, o.mask
+                s["box"][i] = torch.tensor(o.box)
+            slots[cls] = {k: v.to(dev) for k, v in s.items()}
+        img, labels, inst, mask = (t[None].to(dev) for t in (img, labels, inst, mask))
+        fg_mask = dis.fg_mask[None].to(dev)
+        masked_img = img * (1 - mask)
+        canvases = []
+        for cls in (CAR, PERSON):
+            code = torch.tensor(CLASS_CODES[cls], device=dev).view(1, 3, 1, 1)
+            refs = bank.get(cls)
+            s = slots[cls]
+            outs: Dict[int, torch.Tensor] = {}
+            k = 0
+            for i in range(MAX_NUM):
+                ic = s["inst"][i:i + 1]
+                if torch.sum(ic) == 0:
+                    continue
+                obj_mask = s["mask"][i:i + 1] * ic
+                cls_map = ic * code
+                if torch.sum(obj_mask) == torch.sum(ic):
+                    j = k % len(refs)
+                    sty_m = refs.masks[j:j + 1].to(dev)
+                    sty = refs.images[j:j + 1].to(dev) * sty_m
+                    outs[i] = self.og(cls_map, sty, sty_m * code, ic)[0]
+                else:
+                    outs[i] = self.oi(s["masked"][i:i + 1] * ic, ic, obj_mask, cls_map)
+                k += 1
+            canvas = torch.zeros(1, 3, CANVAS, CANVAS, device=dev)
+            for i in range(MAX_NUM):
+                ic = s["inst"][i:i + 1]
+                if torch.sum(ic) == 0:
+                    continue
+                b0, b1, b2, b3 = s["box"][i].tolist()
+                o = F.interpolate(outs[i], size=(b1 - b0, b3 - b2), mode="bilinear", align_corners=False)
+                m = F.interpolate(ic, size=(b1 - b0, b3 - b2), mode="nearest")
+                canvas[:, :, b0:b1, b2:b3] = o * m + canvas[:, :, b0:b1, b2:b3] * (1 - m)
+            canvases.append(canvas)
+        canvas = canvases[0] + canvases[1]
+        fg_output = canvas * fg_mask * mask + masked_img * (1 - fg_mask * mask)
+        bg_mask = 1 - fg_mask
+        segmap = one_hot_labels(labels)
+        edge = edge_map(inst) * mask
+        bg_output = self.gb(torch.cat((masked_img, torch.cat((segmap, edge), 1) * bg_mask, mask), 1),
+                            segmap, mask, bg_mask)
+        masked_g = fg_output * fg_mask * mask + bg_output * bg_mask * mask + img * (1 - mask)
+        fake_f = self.f(masked_g, segmap, mask, edge)
+        return (fake_f * mask + img * (1 - mask))[0]
+
+
+# ---------------------------------------------------------------- child processes
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def _peak_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def child(impl: str, scene_dir: Path, ckpt: Path, out: Path, device_name: str, repeat: int) -> None:
+    """Edit the scene like the implementation's process would, timing ``repeat`` extra forwards; print JSON."""
+    from siedob.data.io import write_image
+    from siedob.edit.chain import resolve_device
+    from siedob.edit.inputs import read_example_folder
+    from siedob.edit.style_bank import load_style_bank
+
+    device = resolve_device(device_name)
+    if device.type == "cuda":
+        torch.backends.cudnn.allow_tf32 = False
+    if impl == "ours":
+        from siedob.edit.cli import main
+
+        main(["--checkpoints", str(ckpt), "--input", str(scene_dir), "--output", str(out.parent),
+              "--device", device_name])
+        written = time.time()
+        from siedob.edit.chain import Editor
+
+        scene = read_example_folder(scene_dir)[0]
+        bank = load_style_bank(scene_dir / "object_style")
+        editor = Editor.from_checkpoints(ckpt, device)
+
+        def run() -> torch.Tensor:
+            return editor.edit(scene.image, scene.labels, scene.instances, scene.mask, bank)
+    else:
+        build_vgg19()
+        chain = AuthorsChain(ckpt, device)
+        scene = read_example_folder(scene_dir)[0]
+        bank = load_style_bank(scene_dir / "object_style")
+        img = torch.from_numpy(scene.image).permute(2, 0, 1).float().div(255).sub(0.5).div(0.5)
+        lab, inst, mask = (torch.from_numpy(np.asarray(a, np.float32))[None]
+                           for a in (scene.labels, scene.instances, scene.mask))
+
+        def run() -> torch.Tensor:
+            with torch.no_grad():
+                return chain(img, lab.long(), inst.long(), mask, bank)
+
+        write_image(out, run())
+        written = time.time()
+    print(json.dumps({"png_written_at": written, "process_peak_mb": _peak_mb(device)}))
+    if repeat <= 0:
+        return
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for _ in range(repeat):
+        _sync(device)
+        t = time.perf_counter()
+        result = run()
+        _sync(device)
+        times.append(time.perf_counter() - t)
+    np.save(out.with_suffix(".npy"), result.float().cpu().numpy())
+    print(json.dumps({"forward_s": min(times), "peak_mb": _peak_mb(device)}))
+
+
+def _spawn(args: Sequence[str]) -> Dict[str, float]:
+    """Run a child; its JSON lines, and the time from spawning it to its PNG being written."""
+    start = time.time()
+    proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"child {args[:2]} failed:\n{proc.stderr[-2000:]}")
+    out: Dict[str, float] = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith("{"):
+            out.update(json.loads(line))
+    out["wall_s"] = out["png_written_at"] - start
+    return out
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Build scenes and checkpoints, then time both implementations per scene and device."""
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--device", default="all", choices=("cpu", "cuda", "all"))
+    p.add_argument("--objects", type=int, nargs="+", default=[1, 3, 6])
+    p.add_argument("--repeat", type=int, default=3, help="timed forwards per child (after the process run)")
+    p.add_argument("--trials", type=int, default=1, help="child processes per case (the fastest is reported)")
+    p.add_argument("--child", nargs=5, metavar=("IMPL", "SCENE", "CKPT", "OUT", "DEVICE"), help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.child:
+        impl, scene, ckpt, out, device = args.child
+        child(impl, Path(scene), Path(ckpt), Path(out), device, args.repeat)
+        return 0
+    devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
+    if not torch.cuda.is_available():
+        devices = [d for d in devices if d != "cuda"]
+    work = Path(tempfile.mkdtemp(prefix="siedob-bench-"))
+    try:
+        ckpt = write_checkpoints(work / "ckpt")
+        print(f"threads: {torch.get_num_threads()}  torch {torch.__version__}")
+        header = f"{'device':6} {'objects':>7} {'impl':8} {'forward s':>9} {'process s':>9} {'peak MB':>8}"
+        for device in devices:
+            print(header)
+            for n in args.objects:
+                scene = make_bench_scene(n, work / f"scene{n}")
+                res = {}
+                for impl in ("authors", "ours"):
+                    out = work / f"{impl}{n}{device}" / "scene.png"
+                    runs = [_spawn(["--child", impl, str(scene), str(ckpt), str(out), device, "--repeat",
+                                    str(args.repeat)]) for _ in range(args.trials)]
+                    r = res[impl] = {k: min(run[k] for run in runs) for k in runs[0]}
+                    peak = r["peak_mb"] if device == "cuda" else r["process_peak_mb"]
+                    line = f"{device:6} {n:7d} {impl:8} {r['forward_s']:9.3f} {r['wall_s']:9.2f} {peak:8.0f}"
+                    print(line, flush=True)
+                a = np.load(work / f"authors{n}{device}" / "scene.npy")
+                o = np.load(work / f"ours{n}{device}" / "scene.npy")
+                ratio_f = res["ours"]["forward_s"] / res["authors"]["forward_s"]
+                ratio_p = res["ours"]["wall_s"] / res["authors"]["wall_s"]
+                print(f"{device:6} {n:7d} ratio    {ratio_f:9.2f} {ratio_p:9.2f}   max |ours - authors| = "
+                      f"{np.abs(a - o).max():.2e}", flush=True)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONHASHSEED", "0")
+    raise SystemExit(main())

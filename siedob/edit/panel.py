@@ -1,0 +1,38 @@
+"""A side-by-side panel of an edit's stages: input, edited labels, mask, objects, background, composite, result."""
+
+from __future__ import annotations
+
+from typing import List
+
+import cv2
+import numpy as np
+
+from siedob.data.io import tensor_to_image
+from siedob.edit.chain import EditStages
+from siedob.edit.inputs import Scene
+from siedob.labels import colorize
+
+#: Titles of the panel's tiles, left to right.
+PANEL_TITLES = ("input", "labels", "mask", "objects", "background", "composite", "result")
+#: Width of the white gap between tiles.
+GAP = 4
+
+
+def stage_tiles(scene: Scene, stages: EditStages) -> List[np.ndarray]:
+    """The panel's tiles as BGR uint8 H×W×3 images, in :data:`PANEL_TITLES` order."""
+    labels = cv2.cvtColor(colorize(scene.labels), cv2.COLOR_RGB2BGR)
+    mask = (np.clip(scene.mask, 0, 1) * 255).astype(np.uint8)
+    tiles = [scene.image, labels, cv2.cvtColor(mask, cv2.COLOR_GRAY2BGR)]
+    tiles += [tensor_to_image(t) for t in (stages.fg_output, stages.bg_output, stages.masked_G, stages.result)]
+    return tiles
+
+
+def build_panel(scene: Scene, stages: EditStages) -> np.ndarray:
+    """All tiles side by side with a white gap between them (BGR uint8)."""
+    tiles = stage_tiles(scene, stages)
+    h = tiles[0].shape[0]
+    gap = np.full((h, GAP, 3), 255, np.uint8)
+    row: List[np.ndarray] = []
+    for tile in tiles:
+        row += [tile, gap]
+    return np.concatenate(row[:-1], axis=1)
