@@ -10,8 +10,6 @@ reported by file and key.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Union
@@ -20,6 +18,7 @@ import torch
 from torch import nn
 
 from siedob.errors import SiedobError, run_cli
+from siedob.files import atomic_write
 from siedob.nn import BackgroundGenerator, FusionGenerator, ObjectInpaintingGenerator, ObjectStyleGenerator
 
 PathLike = Union[str, Path]
@@ -73,19 +72,8 @@ def load_file(path: PathLike) -> Dict[str, Any]:
 
 def save_file(obj: Mapping[str, Any], path: PathLike) -> None:
     """Write atomically (temporary file in the same folder, then rename): never a half-written file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            torch.save(dict(obj), handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_write(path) as handle:
+        torch.save(dict(obj), handle)
 
 
 def _lab_dim_hint(key: str, file_shape: torch.Size, net_shape: torch.Size, offsets: Mapping[str, int]) -> str:

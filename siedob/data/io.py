@@ -7,8 +7,6 @@ an interrupted job never leaves a half-written output behind.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Union
 
@@ -17,6 +15,7 @@ import numpy as np
 import torch
 
 from siedob.errors import SiedobError
+from siedob.files import atomic_write_bytes
 from siedob.labels import remap_unlabeled
 
 PathLike = Union[str, Path]
@@ -55,7 +54,11 @@ def read_labels(path: PathLike) -> np.ndarray:
     lab = read_unchanged(path)
     if lab.ndim != 2:
         raise DataError(f"{path}: label map must have one channel, got shape {lab.shape}")
-    return remap_unlabeled(lab.astype(np.uint8))
+    if lab.dtype != np.uint8:
+        if not np.issubdtype(lab.dtype, np.integer) or lab.max() > 255:
+            raise DataError(f"{path}: label ids must be 8-bit integers, got {lab.dtype} with maximum {lab.max()}")
+        lab = lab.astype(np.uint8)
+    return remap_unlabeled(lab)
 
 
 def read_instances(path: PathLike) -> np.ndarray:
@@ -98,15 +101,7 @@ def write_atomic(path: PathLike, img: np.ndarray, params: tuple = ()) -> None:
     ok, buf = cv2.imencode(path.suffix, img, list(params))
     if not ok:
         raise DataError(f"{path}: could not encode image of shape {img.shape}")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(buf.tobytes())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_bytes(path, buf.tobytes())
 
 
 def write_image(path: PathLike, x: Union[torch.Tensor, np.ndarray]) -> None:

@@ -28,6 +28,7 @@ from tqdm import tqdm
 from siedob.config import ConfigError, default_config_path, load_config
 from siedob.data.io import DataError, PathLike, read_bgr, read_instances, read_unchanged, write_atomic
 from siedob.data.masks import brush_mask_from_config, object_train_mask
+from siedob.files import atomic_write_bytes
 from siedob.labels import OBJECT_CLASSES
 
 PROG = "siedob-prepare-cityscapes"
@@ -197,10 +198,7 @@ def prepare_sample(
     stats = {"scenes": {SPLITS[split]: len(parts)}, "written": dict(written), "objects": dict(objects),
              "skipped": dict(skipped)}
     marker = marker_path(dst, split, name)
-    marker.parent.mkdir(parents=True, exist_ok=True)
-    tmp = marker.with_suffix(".tmp")
-    tmp.write_text(json.dumps(stats))
-    os.replace(tmp, marker)
+    atomic_write_bytes(marker, json.dumps(stats).encode())
     return stats
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 import warnings
 from pathlib import Path
 from typing import Dict, Iterable, Optional, Sequence, Tuple, Union
@@ -14,6 +13,7 @@ from scipy import linalg
 from tqdm import tqdm
 
 from siedob.data.io import image_to_tensor, read_bgr
+from siedob.files import atomic_write
 
 from .errors import EvalError
 from .images import list_images, quantize
@@ -120,10 +120,9 @@ class FeatureCache:
         """Write the given entries (atomically replacing the previous cache file)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         f = self._file(paths)
-        tmp = f.with_suffix(f".tmp{os.getpid()}.npz")
         keys = sorted(entries)
-        np.savez(tmp, tag=np.array(self.tag), keys=np.array(keys), feats=np.stack([entries[k] for k in keys]))
-        os.replace(tmp, f)
+        with atomic_write(f) as handle:
+            np.savez(handle, tag=np.array(self.tag), keys=np.array(keys), feats=np.stack([entries[k] for k in keys]))
 
 
 class FIDEvaluator:
