@@ -1,0 +1,11 @@
+"""Train the instance_inpainting stage (SPEC §4); see `python instance_inpainting/train.py --help`."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from siedob.train.cli import stage_entry  # noqa: E402
+
+if __name__ == "__main__":
+    sys.exit(stage_entry("instance_inpainting"))

@@ -1,0 +1,308 @@
+"""Train one stage for N steps: the public API behind ``siedob-train`` and the four ``<stage>/train.py``.
+
+``train_stage("instance_inpainting", output="runs/oi", data_root=..., max_steps=100,
+overrides=["model.ngf=8"])`` trains, writes checkpoints and the released-format file, and returns
+a :class:`TrainResult`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, Tuple, Union
+
+import torch
+from torch.utils.data import DataLoader, Dataset, default_collate
+
+from siedob.config import STAGES, ConfigError, apply_overrides, default_config_path, load_config, repo_root, save_config
+from siedob.errors import SiedobError
+from siedob.train.checkpointing import CheckpointManager, released_export_path
+from siedob.train.distributed import (
+    DistContext,
+    ResumableSampler,
+    all_equal,
+    barrier,
+    batches_per_epoch,
+    init_distributed,
+    shutdown_distributed,
+)
+from siedob.train.logging import TrainLogger
+from siedob.train.stages import STAGE_TRAINERS
+from siedob.train.trainer import NonFiniteLossError, Trainer, rng_state, seed_everything, set_rng_state
+from siedob.train.vgg import VGG19Features
+
+PathLike = Union[str, Path]
+
+
+@dataclass
+class TrainResult:
+    """What a training call left behind."""
+
+    run_dir: Path
+    step: int
+    epoch: int
+    checkpoint: Optional[Path]
+    released: Path
+    losses: Dict[str, float] = field(default_factory=dict)
+    history: list = field(default_factory=list)
+
+
+def resolve_data_root(root: PathLike) -> Path:
+    """A relative data root is taken from the working directory, else from the repository checkout."""
+    path = Path(root).expanduser()
+    if not path.is_absolute() and not path.exists() and (repo_root() / path).exists():
+        return repo_root() / path
+    return path
+
+
+def build_dataset(
+    stage: str, cfg: Mapping[str, Any], data_root: PathLike, train: bool = True
+) -> Tuple[Dataset, Callable]:
+    """The stage's dataset from :mod:`siedob.data.datasets` and its collate function."""
+    from siedob.data.datasets import ObjectDataset, SceneDataset, collate_scenes
+    from siedob.data.io import DataError
+
+    root = resolve_data_root(data_root)
+    try:
+        if stage == "instance_inpainting":
+            return ObjectDataset(root, cfg["data"], "inpaint", train), default_collate
+        if stage == "instance_style":
+            return ObjectDataset(root, cfg["data"], "style", train), default_collate
+        return SceneDataset(root, cfg["data"], stage, train), collate_scenes
+    except DataError as exc:
+        hint = "prepare it with siedob-prepare-cityscapes or siedob-synthetic"
+        raise SiedobError(f"{exc} (data root {root}; {hint})") from None
+
+
+def build_trainer(
+    stage: str,
+    cfg: Mapping[str, Any],
+    ctx: Optional[DistContext] = None,
+    amp: str = "none",
+    channels_last: bool = False,
+    vgg: Optional[VGG19Features] = None,
+    vgg_weights: Optional[str] = None,
+    submodels: Optional[PathLike] = None,
+    data_root: Optional[PathLike] = None,
+) -> Trainer:
+    """The stage's trainer (fusion also needs the sub-network folder and the data root for style references)."""
+    if stage not in STAGE_TRAINERS:
+        raise ConfigError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
+    kwargs: Dict[str, Any] = dict(ctx=ctx, amp=amp, channels_last=channels_last, vgg=vgg, vgg_weights=vgg_weights)
+    if stage == "fusion":
+        kwargs.update(submodels=submodels, data_root=resolve_data_root(data_root) if data_root else None)
+    return STAGE_TRAINERS[stage](cfg, **kwargs)
+
+
+@contextlib.contextmanager
+def preserved_rng() -> Iterator[None]:
+    """Run a block (e.g. an evaluation) without disturbing the training RNG streams."""
+    state = rng_state()
+    try:
+        yield
+    finally:
+        set_rng_state(state)
+
+
+class PeriodicFID:
+    """FID of the generator on the stage's test split; disabled with a warning when it cannot run."""
+
+    def __init__(self, stage: str, cfg: Mapping[str, Any], data_root: PathLike, device: torch.device) -> None:
+        self.evaluator = None
+        self.max_images = int(cfg["log"].get("fid_max_images", 500))
+        try:
+            from siedob.eval.errors import EvalError
+            from siedob.eval.fid import FIDEvaluator
+
+            self.dataset, self.collate = build_dataset(stage, cfg, data_root, train=False)
+            self.evaluator = FIDEvaluator(device=str(device))
+        except ImportError as exc:
+            warnings.warn(f"periodic FID skipped: siedob.eval unavailable ({exc})", stacklevel=2)
+        except (EvalError, SiedobError) as exc:
+            warnings.warn(f"periodic FID skipped: {exc}", stacklevel=2)
+
+    def __call__(self, trainer: Trainer, batch_size: int) -> Optional[float]:
+        """FID of at most ``max_images`` test outputs against their targets (None when disabled)."""
+        if self.evaluator is None:
+            return None
+        loader = DataLoader(self.dataset, batch_size=batch_size, shuffle=False, collate_fn=self.collate)
+        reals, fakes, seen = [], [], 0
+        with preserved_rng(), trainer.evaluation():
+            for batch in loader:
+                panel = trainer.eval_panel(batch)
+                reals.append(panel["target"].cpu())
+                fakes.append(panel["output"].cpu())
+                seen += reals[-1].shape[0]
+                if seen >= self.max_images:
+                    break
+        return float(self.evaluator.fid_of_tensors(reals, fakes))
+
+
+def _load_run_config(
+    stage: str, config: Union[None, PathLike, Mapping[str, Any]], overrides: Sequence[str], run_dir: Path, resume: bool
+) -> Dict[str, Any]:
+    """The config to use: a resumed run's saved one, else the given file/mapping or the stage default."""
+    saved = run_dir / "config.yaml"
+    if resume and saved.is_file():
+        cfg = load_config(saved, overrides)
+    elif isinstance(config, Mapping):
+        cfg = apply_overrides(config, overrides)
+    else:
+        cfg = load_config(config if config is not None else default_config_path(stage), overrides)
+    if cfg.get("stage", stage) != stage:
+        raise ConfigError(f"config is for stage {cfg.get('stage')!r}, not {stage!r}")
+    return cfg
+
+
+def _sync_check(trainer: Trainer, ctx: DistContext) -> Optional[bool]:
+    """Whether every rank holds bit-identical generator and discriminator weights."""
+    if not ctx.enabled:
+        return None
+    flat = torch.cat([p.detach().reshape(-1).float() for net in trainer.nets.values() for p in net.parameters()])
+    return all_equal(ctx, flat)
+
+
+def train_stage(
+    stage: str,
+    output: PathLike,
+    *,
+    data_root: Optional[PathLike] = None,
+    config: Union[None, PathLike, Mapping[str, Any]] = None,
+    overrides: Sequence[str] = (),
+    resume: bool = False,
+    device: str = "auto",
+    amp: str = "none",
+    channels_last: bool = False,
+    max_steps: Optional[int] = None,
+    seed: Optional[int] = None,
+    vgg_weights: Optional[str] = None,
+    vgg: Optional[VGG19Features] = None,
+    submodels: Optional[PathLike] = None,
+    dataset: Optional[Dataset] = None,
+    progress: bool = True,
+) -> TrainResult:
+    """Train ``stage`` into the run folder ``output`` (or continue it with ``resume=True``).
+
+    Stops after ``max_steps`` total steps (counted across resumes) or ``train.epochs`` epochs; writes
+    ``config.yaml``, ``log.jsonl``, sample panels, checkpoints and the released-format generator.
+    """
+    ctx = init_distributed(device)
+    try:
+        return _train(stage, Path(output), ctx, data_root, config, overrides, resume, amp, channels_last,
+                      max_steps, seed, vgg_weights, vgg, submodels, dataset, progress)
+    finally:
+        shutdown_distributed()
+
+
+def _train(
+    stage: str, run_dir: Path, ctx: DistContext, data_root: Optional[PathLike], config: Any, overrides: Sequence[str],
+    resume: bool, amp: str, channels_last: bool, max_steps: Optional[int], seed: Optional[int],
+    vgg_weights: Optional[str], vgg: Optional[VGG19Features], submodels: Optional[PathLike],
+    dataset: Optional[Dataset], progress: bool,
+) -> TrainResult:
+    cfg = _load_run_config(stage, config, overrides, run_dir, resume)
+    tcfg, lcfg = cfg["train"], cfg["log"]
+    if data_root is not None:
+        cfg["data"]["root"] = str(data_root)
+    if seed is not None:
+        tcfg["seed"] = int(seed)
+    seed = int(tcfg.get("seed", 0))
+    ckpt = CheckpointManager(run_dir, ctx, int(lcfg.get("keep_last", 5)), seed)
+    if not resume and ckpt.has_checkpoints():
+        raise SiedobError(f"{run_dir}: run folder already holds checkpoints; pass --resume to continue it "
+                          "or choose another --output")
+    if resume and not (ckpt.dir / "latest_ckpt.pth").is_file():
+        raise SiedobError(f"{run_dir}: nothing to resume (no checkpoints/latest_ckpt.pth)")
+    if ctx.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / "config.yaml")
+    barrier(ctx)
+
+    seed_everything(seed)
+    if dataset is None:
+        dataset, collate = build_dataset(stage, cfg, cfg["data"]["root"])
+    else:
+        collate = _collate_for(stage)
+    if len(dataset) == 0:
+        raise SiedobError(f"{stage}: the training set is empty")
+    trainer = build_trainer(stage, cfg, ctx, amp, channels_last, vgg, vgg_weights, submodels, cfg["data"]["root"])
+    seed_everything(seed + 7919 * ctx.rank)
+    if resume:
+        ckpt.resume(trainer)
+
+    bs = int(tcfg["batch_size"])
+    per_epoch = batches_per_epoch(len(dataset), bs, ctx.world_size)
+    total = int(tcfg["epochs"]) * per_epoch
+    if max_steps is not None:
+        total = min(total, int(max_steps))
+    save_every = int(lcfg.get("save_every_steps", 1000))
+    snap_every = int(lcfg.get("save_every_epochs", 10))
+    fid_every = int(lcfg.get("fid_every_epochs", 0))
+    fid = PeriodicFID(stage, cfg, cfg["data"]["root"], ctx.device) if fid_every > 0 and ctx.is_main else None
+    logger = TrainLogger(run_dir, total, trainer.step, int(lcfg.get("print_every", 100)),
+                         int(lcfg.get("sample_every", 1000)), enabled=ctx.is_main, progress=progress)
+    sampler = ResumableSampler(dataset, ctx, seed)
+    workers = int(tcfg.get("num_workers", 0))
+    last: Dict[str, float] = {}
+    history = []
+    path = None
+    try:
+        while trainer.step < total:
+            sampler.set_epoch(trainer.epoch)
+            sampler.set_start(trainer.batch_in_epoch * bs)
+            gen = torch.Generator().manual_seed(seed * 1_000_003 + trainer.epoch * 7919 + trainer.batch_in_epoch)
+            loader = DataLoader(dataset, batch_size=bs, sampler=sampler, num_workers=workers, collate_fn=collate,
+                                generator=gen, pin_memory=ctx.device.type == "cuda", drop_last=False)
+            finished_epoch = True
+            for batch in loader:
+                try:
+                    last = trainer.train_step(batch)
+                except NonFiniteLossError as exc:
+                    logger.event("stopped", step=trainer.step + 1, reason=str(exc))
+                    raise
+                history.append(last)
+                logger.step(trainer.step, trainer.epoch, last, trainer.learning_rate())
+                if logger.wants_sample(trainer.step):
+                    logger.sample(trainer.step, trainer.last_panel())
+                if save_every > 0 and trainer.step % save_every == 0:
+                    path = ckpt.save_latest(trainer) or path
+                    logger.event("checkpoint", step=trainer.step, epoch=trainer.epoch, path=str(path))
+                if trainer.step >= total:
+                    finished_epoch = trainer.batch_in_epoch >= per_epoch
+                    break
+            if not finished_epoch:
+                break
+            trainer.end_epoch()
+            path = ckpt.save_latest(trainer) or path
+            if snap_every > 0 and trainer.epoch % snap_every == 0:
+                snap = ckpt.save_snapshot(trainer)
+                logger.event("snapshot", step=trainer.step, epoch=trainer.epoch, path=str(snap))
+            if fid is not None and trainer.epoch % fid_every == 0:
+                value = fid(trainer, bs)
+                if value is not None:
+                    logger.event("fid", step=trainer.step, epoch=trainer.epoch, fid=value)
+                    if ckpt.save_best(trainer, "fid", value):
+                        logger.event("best", step=trainer.step, epoch=trainer.epoch, fid=value)
+        path = ckpt.save_latest(trainer) or path
+        in_sync = _sync_check(trainer, ctx)
+        if in_sync is not None:
+            logger.event("ddp_sync", step=trainer.step, world_size=ctx.world_size, in_sync=bool(in_sync))
+            if not in_sync:
+                raise SiedobError(f"ranks diverged: weights differ across the {ctx.world_size} processes")
+        logger.event("done", step=trainer.step, epoch=trainer.epoch, path=str(path))
+    finally:
+        logger.close()
+    return TrainResult(run_dir, trainer.step, trainer.epoch, path, released_export_path(run_dir, trainer.role),
+                       last, history)
+
+
+def _collate_for(stage: str) -> Callable:
+    """Collate function of a stage's batches."""
+    if stage in ("background", "fusion"):
+        from siedob.data.datasets import collate_scenes
+
+        return collate_scenes
+    return default_collate
+
