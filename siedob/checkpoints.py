@@ -188,24 +188,36 @@ def generator_kwargs(state: Mapping[str, torch.Tensor], role: str) -> Dict[str, 
 
     Lets the edit chain load reduced-width networks (the quickstart's) as well as the authors' own.
     """
-    key = "init_conv.conv.weight"
-    if key not in state or not isinstance(state[key], torch.Tensor) or state[key].dim() != 4:
-        raise CheckpointError(f"{role}: no 4-d '{key}' tensor to infer the network width from")
-    kwargs = {"ngf": int(state[key].shape[0])}
+    def width(key: str, dim: int = 0) -> int:
+        t = state.get(key)
+        if not isinstance(t, torch.Tensor) or t.dim() != 4:
+            raise CheckpointError(f"{role}: no 4-d '{key}' tensor to infer the network width from")
+        return int(t.shape[dim])
+
+    kwargs = {"ngf": width("init_conv.conv.weight")}
     if role == "background":
-        kwargs["lab_nc"] = int(state[key].shape[1]) - LAB_DIM_OFFSETS["background"]["init_conv.conv.weight"]
+        kwargs["lab_nc"] = width("init_conv.conv.weight", 1) - LAB_DIM_OFFSETS["background"]["init_conv.conv.weight"]
+    if role == "object_style":
+        kwargs["style_dim"] = width("enc_style.model.6.weight")
+        kwargs["style_enc_dim"] = width("enc_style.model.0.conv.weight")
     return kwargs
 
 
 def load_released_network(path: PathLike, role: str) -> nn.Module:
-    """Build the generator a released file holds (its width inferred) and load it strictly, in eval mode."""
+    """Build the generator a released file holds (widths inferred) and load it strictly, in eval mode.
+
+    The network is built on the meta device and takes the file's tensors directly, so no time goes
+    into a random initialisation that would be overwritten.
+    """
     state = read_released(path, role)
     try:
         kwargs = generator_kwargs(state, role)
     except CheckpointError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
-    net = GENERATOR_FACTORIES[role](**kwargs)
-    load_state_into(net, state, f"{path} ['{_format(role).entry}']", LAB_DIM_OFFSETS.get(role, {}))
+    with torch.device("meta"):
+        net = GENERATOR_FACTORIES[role](**kwargs)
+    check_state_dict(net.state_dict(), state, f"{path} ['{_format(role).entry}']", LAB_DIM_OFFSETS.get(role, {}))
+    net.load_state_dict(state, strict=True, assign=True)
     return net.eval()
 
 

@@ -20,13 +20,12 @@ from torch import nn
 from torch.nn.utils import remove_spectral_norm
 from torch.nn.utils.spectral_norm import SpectralNorm
 
-from siedob.checkpoints import LAB_DIM_OFFSETS, RELEASED, CheckpointError, check_state_dict, read_released
+from siedob.checkpoints import RELEASED, CheckpointError, load_released_network
 from siedob.data.disassembly import Disassembly, Rules, SceneObject, disassemble, edit_rules, stack_objects
 from siedob.edit.inputs import SIDE_MULTIPLE, EditError
 from siedob.edit.style_bank import CLASS_NAMES, StyleBank
 from siedob.labels import CAR, CLASS_CODES, LAB_DIM, PERSON
 from siedob.maps import edge_map, one_hot_labels
-from siedob.nn import BackgroundGenerator, FusionGenerator, ObjectInpaintingGenerator, ObjectStyleGenerator
 
 PathLike = Union[str, Path]
 ArrayOrTensor = Union[np.ndarray, torch.Tensor]
@@ -55,26 +54,6 @@ def resolve_device(device: Union[str, torch.device] = "auto") -> torch.device:
         raise EditError(f"unknown device {device!r}; expected auto, cpu or cuda") from None
 
 
-def _width(state: Dict[str, torch.Tensor], key: str, default: int, dim: int = 0) -> int:
-    """A layer width read from a state dict (so narrow checkpoints load), or the authors' default."""
-    t = state.get(key)
-    return int(t.shape[dim]) if isinstance(t, torch.Tensor) and t.dim() > dim else default
-
-
-def _build(role: str, state: Dict[str, torch.Tensor]) -> nn.Module:
-    """The bare network for a role, with the widths found in ``state``."""
-    ngf = _width(state, "init_conv.conv.weight", {"object_inpainting": 64}.get(role, 32))
-    if role == "object_inpainting":
-        return ObjectInpaintingGenerator(ngf)
-    if role == "object_style":
-        style_dim = _width(state, "enc_style.model.6.weight", 128)
-        enc_dim = _width(state, "enc_style.model.0.conv.weight", 32)
-        return ObjectStyleGenerator(ngf, style_dim, enc_dim)
-    if role == "background":
-        return BackgroundGenerator(ngf, LAB_DIM)
-    return FusionGenerator(ngf)
-
-
 def fold_spectral_norm(net: nn.Module) -> nn.Module:
     """Replace each spectral-norm hook by the weight it computes in eval mode (exact; for inference only)."""
     for module in net.modules():
@@ -88,12 +67,7 @@ def load_network(path: PathLike, role: str, fold: bool = True) -> nn.Module:
 
     With ``fold`` the spectral-norm weights are computed once here instead of at every forward.
     """
-    state = read_released(path, role)
-    with torch.device("meta"):
-        net = _build(role, state)
-    check_state_dict(net.state_dict(), state, f"{path} ['{RELEASED[role].entry}']", LAB_DIM_OFFSETS.get(role, {}))
-    net.load_state_dict(state, strict=True, assign=True)
-    net.eval()
+    net = load_released_network(path, role)
     return fold_spectral_norm(net) if fold else net
 
 
