@@ -96,6 +96,34 @@ def test_object_style_reference_is_another_crop_of_the_same_class(root):
         assert it["sty_cls_map"][1 - channel].sum() == 0
 
 
+@pytest.mark.parametrize("stage, mode", [("instance_inpainting", "inpaint"), ("instance_style", "style")])
+@pytest.mark.parametrize("train", [True, False])
+def test_object_crop_cache_gives_identical_samples(root, stage, mode, train):
+    cfg = data_cfg(stage)
+    cached = ObjectDataset(root, cfg, mode, train)
+    read = ObjectDataset(root, {**cfg, "cache_crops": False}, mode, train)
+    assert cached.cache is not None and read.cache is None
+    assert cached.cache_bytes() == sum(map(len, cached.files)) * 64 * 64 * 4
+    for i in range(min(len(read), 24)):
+        torch.manual_seed(i)
+        a = cached[i]
+        torch.manual_seed(i)
+        b = read[i]
+        assert a.keys() == b.keys()
+        for key, value in a.items():
+            if isinstance(value, torch.Tensor):
+                assert value.dtype == torch.float32 and torch.equal(value, b[key]), key
+            else:
+                assert value == b[key], key
+
+
+def test_object_crop_cache_over_the_limit_falls_back_to_reading(root):
+    cfg = {**data_cfg("instance_inpainting"), "cache_limit_mb": 0}
+    with pytest.warns(UserWarning, match="cache_limit_mb"):
+        ds = ObjectDataset(root, cfg, "inpaint", train=True)
+    assert ds.cache is None and ds[0]["image"].shape == (3, 64, 64)
+
+
 @pytest.mark.parametrize("stage", ["background", "fusion"])
 def test_scene_train(root, stage):
     torch.manual_seed(0)

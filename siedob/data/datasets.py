@@ -9,6 +9,7 @@ torch's generator (seeded per DataLoader worker), so runs are reproducible under
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
@@ -29,9 +30,9 @@ from siedob.data.io import (
     read_labels,
     read_test_mask,
 )
-from siedob.data.maps import class_map, edge_map
+from siedob.data.maps import edge_map
 from siedob.data.masks import object_train_mask, scene_train_mask
-from siedob.labels import OBJECT_CLASSES
+from siedob.labels import CLASS_CODES, OBJECT_CLASSES
 
 
 def item_rng(seed: Optional[int] = None) -> np.random.Generator:
@@ -54,12 +55,16 @@ def _companion(path: Path, folder: str, suffix: str) -> Path:
     return path.parent.parent / folder / f"{path.stem}{suffix}"
 
 
-def read_object(image_path: Path, size: int, mask_path: Optional[Path] = None) -> Tuple[np.ndarray, np.ndarray]:
-    """Read an object crop (BGR) and its mask, resized to size × size (bilinear / nearest), mask in {0, 1}."""
+#: Float value of each uint8 level: photo levels in [-1, 1] (exactly as :func:`image_to_tensor`), mask levels / 255.
+IMAGE_LEVELS = image_to_tensor(np.arange(256, dtype=np.uint8)[:, None, None]).flatten().numpy()
+MASK_LEVELS = np.arange(256, dtype=np.float32) / 255.0
+
+
+def read_crop(image_path: Path, size: int, mask_path: Optional[Path] = None) -> Tuple[np.ndarray, np.ndarray]:
+    """Read an object crop (BGR) and its mask as uint8, resized to size × size (bilinear / nearest)."""
     img = cv2.resize(read_bgr(image_path), (size, size))
     mask = read_gray(mask_path or _companion(image_path, "inst_mask", ".png"))
-    mask = cv2.resize(mask, (size, size), interpolation=cv2.INTER_NEAREST).astype(np.float32) / 255.0
-    return img, mask
+    return img, cv2.resize(mask, (size, size), interpolation=cv2.INTER_NEAREST)
 
 
 def augment_object(
@@ -83,6 +88,9 @@ class ObjectDataset(Dataset):
     Training samples classes evenly (item i is of class i mod n_classes, drawn uniformly within
     it); the epoch has ``min(repeat × largest class, max_per_class)`` items per class. Test mode
     lists every crop (classes in config order, files sorted) with the i-th ``object_mask/`` file.
+    With ``data.cache_crops`` (default true) every crop is decoded once, at construction, into
+    uint8 arrays that forked DataLoader workers share; past ``data.cache_limit_mb`` it warns and
+    reads the files every sample instead. Both paths give identical samples.
     """
 
     def __init__(self, root: PathLike, data_cfg: Mapping[str, Any], mode: str = "inpaint", train: bool = True):
@@ -90,12 +98,15 @@ class ObjectDataset(Dataset):
             raise ValueError(f"mode must be 'inpaint' or 'style', got {mode!r}")
         self.root, self.cfg, self.mode, self.train = Path(root), data_cfg, mode, train
         self.size = int(data_cfg["crop_size"])
+        self.load_size = int(data_cfg["load_size"])
         split = "train" if train else "test"
         self.classes = [OBJECT_CLASSES[name] for name in data_cfg["classes"]]
+        self.codes = [np.asarray(CLASS_CODES[cls], np.float32)[:, None, None] for cls in self.classes]
         self.files = [
             _sorted_files(self.root / "object_datasets" / name / split / "images", "*.jpg")
             for name in data_cfg["classes"]
         ]
+        self.names = [[f.stem for f in files] for files in self.files]
         self.mask_files = [[_companion(f, "inst_mask", ".png") for f in files] for files in self.files]
         if train:
             largest = max(len(f) for f in self.files)
@@ -106,16 +117,44 @@ class ObjectDataset(Dataset):
             self.masks = (
                 _sorted_files(self.root / "object_datasets" / "object_mask", "*.png") if mode == "inpaint" else []
             )
+        self.cache = self._decode_all() if data_cfg.get("cache_crops", True) else None
+
+    def cache_bytes(self) -> int:
+        """Memory the crop cache takes: a uint8 size × size image (3 channels) and mask per crop."""
+        return sum(len(files) for files in self.files) * self.size * self.size * 4
+
+    def _decode_all(self) -> Optional[List[Tuple[np.ndarray, np.ndarray]]]:
+        """Every crop decoded once, per class (images N × s × s × 3, masks N × s × s), or None past the limit."""
+        need, limit_mb = self.cache_bytes(), float(self.cfg.get("cache_limit_mb", 2048))
+        if need > limit_mb * 2**20:
+            warnings.warn(
+                f"{self.root}: caching {sum(map(len, self.files))} object crops would take {need / 2**20:.0f} MB "
+                f"> data.cache_limit_mb={limit_mb:g}; reading the crop files every sample instead",
+                stacklevel=3,
+            )
+            return None
+        cache = []
+        for files, mask_files in zip(self.files, self.mask_files):
+            imgs = np.empty((len(files), self.size, self.size, 3), np.uint8)
+            masks = np.empty((len(files), self.size, self.size), np.uint8)
+            for k, (path, mask_path) in enumerate(zip(files, mask_files)):
+                imgs[k], masks[k] = read_crop(path, self.size, mask_path)
+            imgs.flags.writeable = masks.flags.writeable = False
+            cache.append((imgs, masks))
+        return cache
 
     def __len__(self) -> int:
         return self.per_class * len(self.classes) if self.train else len(self.flat)
 
-    def _load(self, rng: np.random.Generator, c: int, j: int) -> Tuple[torch.Tensor, torch.Tensor]:
-        """Image tensor (3×s×s) and instance mask (1×s×s) of crop j of class index c, augmented in training."""
-        img, mask = read_object(self.files[c][j], self.size, self.mask_files[c][j])
+    def _load(self, rng: np.random.Generator, c: int, j: int) -> Tuple[np.ndarray, np.ndarray]:
+        """Float image (3×s×s, [-1, 1]) and instance mask (1×s×s) of crop j of class index c, augmented in training."""
+        if self.cache is None:
+            img, mask = read_crop(self.files[c][j], self.size, self.mask_files[c][j])
+        else:
+            img, mask = self.cache[c][0][j], self.cache[c][1][j]
         if self.train:
-            img, mask = augment_object(rng, img, mask, int(self.cfg["load_size"]))
-        return image_to_tensor(img), map_to_tensor(mask)
+            img, mask = augment_object(rng, img, mask, self.load_size)
+        return IMAGE_LEVELS.take(img.transpose(2, 0, 1)), MASK_LEVELS.take(mask)[None]
 
     def __getitem__(self, i: int) -> Dict[str, Any]:
         if not 0 <= i < len(self):
@@ -127,26 +166,26 @@ class ObjectDataset(Dataset):
         else:
             rng = item_rng(i)
             c, j = self.flat[i]
-        cls = self.classes[c]
         img, inst = self._load(rng, c, j)
-        item = {"image": img, "inst_mask": inst, "class_map": class_map(inst, cls), "obj": img * inst,
-                "cls": cls, "name": self.files[c][j].stem}
+        code = self.codes[c]
+        item: Dict[str, Any] = {"image": img, "inst_mask": inst, "class_map": inst * code, "obj": img * inst,
+                                "cls": self.classes[c], "name": self.names[c][j]}
         if self.mode == "inpaint":
             if self.train:
                 m = object_train_mask(rng, i, self.size, self.cfg["brush"], self.cfg["side_fraction"])
             else:
                 m = read_test_mask(self.masks[i % len(self.masks)])
                 m = cv2.resize(m, (self.size, self.size), interpolation=cv2.INTER_NEAREST)
-            mask = map_to_tensor(m) * inst
+            mask = m[None] * inst
             item.update(mask=mask, input=img * (1 - mask) * inst)
         else:
             n = len(self.files[c])
             k = int(rng.integers(n - 1)) if n > 1 else 0
             k = k + 1 if n > 1 and k >= j else k
             sty, sty_inst = self._load(rng, c, k)
-            item.update(sty_img=sty * sty_inst, sty_inst_mask=sty_inst, sty_cls_map=class_map(sty_inst, cls),
-                        sty_name=self.files[c][k].stem)
-        return item
+            item.update(sty_img=sty * sty_inst, sty_inst_mask=sty_inst, sty_cls_map=sty_inst * code,
+                        sty_name=self.names[c][k])
+        return {key: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for key, v in item.items()}
 
 
 class SceneDataset(Dataset):
