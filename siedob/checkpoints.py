@@ -221,16 +221,18 @@ def load_released_network(path: PathLike, role: str) -> nn.Module:
     return net.eval()
 
 
-def check_folder(directory: PathLike) -> Dict[str, int]:
-    """Load all four released files of a folder strictly into full-size networks; parameters per file."""
+def check_folder(directory: PathLike) -> Dict[str, Dict[str, int]]:
+    """Load all four released files of a folder strictly; per file its parameter count and constructor widths."""
     directory = Path(directory)
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: checkpoint folder not found")
-    counts = {}
-    for role, factory in GENERATOR_FACTORIES.items():
-        net = load_released(factory(), released_path(directory, role), role)
-        counts[RELEASED[role].filename] = sum(p.numel() for p in net.parameters())
-    return counts
+    report = {}
+    for role in GENERATOR_FACTORIES:
+        path = released_path(directory, role)
+        net = load_released_network(path, role)
+        report[path.name] = {"parameters": sum(p.numel() for p in net.parameters()),
+                             **generator_kwargs(net.state_dict(), role)}
+    return report
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -238,8 +240,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="siedob-check-checkpoints", description=main.__doc__)
     parser.add_argument("directory", type=Path, help="folder holding the four released .pth files")
     args = parser.parse_args(argv)
-    for name, count in check_folder(args.directory).items():
-        print(f"{name:<24} ok  {count:>12,} parameters")
+    for name, info in check_folder(args.directory).items():
+        widths = ", ".join(f"{k} {v}" for k, v in info.items() if k != "parameters")
+        print(f"{name:<24} ok  {info['parameters']:>12,} parameters  ({widths})")
     return 0
 
 

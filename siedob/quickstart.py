@@ -1,0 +1,110 @@
+"""``siedob-quickstart``: the whole system end to end on the CPU in a few minutes, from nothing.
+
+Makes synthetic Cityscapes-format data, trains the four stages for a few hundred steps at reduced
+widths, exports the released-format sub-network files, edits the bundled example with them and
+writes the result and a panel of every stage. The networks are tiny and briefly trained, so the
+edit shows the machinery, not the paper's quality; for that, load the authors' checkpoints.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from pathlib import Path
+from typing import Dict, List, Optional, Sequence
+
+from siedob.checkpoints import RELEASED
+from siedob.config import repo_root
+from siedob.errors import SiedobError, run_cli
+
+#: Training order: the fusion stage needs the other three exported first.
+STAGES = ("instance_inpainting", "instance_style", "background", "fusion")
+ROLE_OF_STAGE = {"instance_inpainting": "object_inpainting", "instance_style": "object_style",
+                 "background": "background", "fusion": "fusion"}
+
+#: Reduced widths and small scene crops so that all four stages train in minutes on two cores.
+COMMON = ["model.ngf=8", "model.ndf=8", "train.num_workers=0", "log.fid_every_epochs=0",
+          "train.vgg_width_divisor=8", "log.sample_every=100", "log.print_every=25"]
+OBJECT = ["train.batch_size=8"]
+SCENE = ["train.batch_size=2", "data.crop_size=128", "data.box_size=64",
+         "data.brush={min_vertex: 4, max_vertex: 8, min_width: 25, max_width: 70}"]
+PATCHES = ["train.patch_size=[48,80]", "train.patch_resize=80"]
+
+
+def stage_overrides(stage: str) -> List[str]:
+    """The quickstart's config overrides of one stage."""
+    extra = OBJECT if stage.startswith("instance") else SCENE
+    return COMMON + extra + (PATCHES if stage == "background" else [])
+
+
+def _prepare_output(out: Path, overwrite: bool) -> None:
+    """Create the output folder; refuse to write into a non-empty one unless asked to."""
+    if out.exists() and any(out.iterdir()):
+        if not overwrite:
+            raise SiedobError(f"{out}: output folder exists and is not empty (use --overwrite or another --output)")
+        if not (out / ".siedob-quickstart").is_file():
+            raise SiedobError(f"{out}: not a quickstart folder; refusing to overwrite it")
+        shutil.rmtree(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / ".siedob-quickstart").write_text("made by siedob-quickstart\n")
+    except OSError as exc:
+        raise SiedobError(f"{out}: cannot create output folder ({exc.strerror})") from None
+
+
+def run(out: Path, steps: int = 200, scenes: int = 12, seed: int = 0, progress: bool = True) -> Dict[str, Path]:
+    """Data → four trained stages → released files → edited example; returns the key output paths."""
+    from siedob.data.synthetic import write_prepared
+    from siedob.edit.cli import main as edit_main
+    from siedob.train.run import train_stage
+
+    data = out / "data"
+    checkpoints = out / "checkpoints"
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    print(f"[1/3] synthetic data: {scenes} scenes -> {data}", flush=True)
+    write_prepared(data, scenes, seed=seed)
+    for i, stage in enumerate(STAGES, 1):
+        print(f"[2/3] training {stage} ({i}/4, {steps} steps)", flush=True)
+        result = train_stage(
+            stage, out / "runs" / stage, data_root=data, overrides=stage_overrides(stage), device="cpu",
+            max_steps=steps, seed=seed, vgg_weights="random", submodels=checkpoints, progress=progress,
+        )
+        role = ROLE_OF_STAGE[stage]
+        shutil.copyfile(result.released, checkpoints / RELEASED[role].filename)
+    results = out / "results"
+    print(f"[3/3] editing the bundled example -> {results}", flush=True)
+    code = edit_main(["--checkpoints", str(checkpoints), "--input", str(repo_root() / "fusion" / "example"),
+                      "--output", str(results), "--seed", str(seed), "--save-stages", "--device", "cpu"])
+    if code:
+        raise SiedobError("editing the bundled example failed")
+    print(f"done in {time.perf_counter() - start:.0f} s: result and stage panel in {results}, "
+          f"released-format checkpoints in {checkpoints}")
+    return {"data": data, "checkpoints": checkpoints, "results": results}
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Parse arguments and run the quickstart."""
+    parser = argparse.ArgumentParser(prog="siedob-quickstart", description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, default=Path("quickstart_out"), help="folder for everything")
+    parser.add_argument("--steps", type=int, default=200, help="training steps per stage")
+    parser.add_argument("--scenes", type=int, default=12, help="synthetic scenes to generate")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier quickstart folder")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    args = parser.parse_args(argv)
+    if args.steps < 1 or args.scenes < 2:
+        raise SiedobError("--steps must be at least 1 and --scenes at least 2")
+    _prepare_output(args.output, args.overwrite)
+    run(args.output, args.steps, args.scenes, args.seed, not args.no_progress)
+    return 0
+
+
+def cli() -> None:
+    """Console-script entry point."""
+    raise SystemExit(run_cli(main))
+
+
+if __name__ == "__main__":
+    cli()
