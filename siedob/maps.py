@@ -33,4 +33,9 @@ def class_code(class_id: int, device: torch.device | str | None = None) -> torch
     """The 3-channel object class code (car (1,0,0), person (0,1,0)) shaped 3×1×1."""
     if class_id not in CLASS_CODES:
         raise ValueError(f"class {class_id} is not an object class (expected one of {sorted(CLASS_CODES)})")
-    return torch.tensor(CLASS_CODES[class_id], device=device).view(3, 1, 1)
+    return torch.tensor(CLASS_CODES[class_id], dtype=torch.float32, device=device).view(3, 1, 1)
+
+
+def class_map(inst_mask: torch.Tensor, class_id: int) -> torch.Tensor:
+    """``inst_mask * code``: a (… × 1 × h × w) instance mask to its 3-channel class map."""
+    return inst_mask * class_code(class_id, inst_mask.device)

@@ -20,7 +20,7 @@ from siedob.data.disassembly import (
     slice_box,
     stack_objects,
 )
-from siedob.data.maps import class_map, edge_map, one_hot
+from siedob.maps import class_map, edge_map, one_hot_labels
 
 CAR, PERSON, ROAD, SKY, BUILDING, POLE = 26, 24, 7, 23, 11, 17
 
@@ -249,7 +249,7 @@ def test_edge_map_marks_both_pixels_of_a_differing_pair():
 
 def test_one_hot_and_class_map():
     lab = torch.tensor([[[1, 33], [26, 24]]])
-    oh = one_hot(lab)
+    oh = one_hot_labels(lab[None])[0]
     assert oh.shape == (34, 2, 2) and oh[33, 0, 1] == 1 and oh[26, 1, 0] == 1 and oh.sum() == 4
     m = torch.ones(1, 2, 2)
     assert torch.equal(class_map(m, CAR)[:, 0, 0], torch.tensor([1.0, 0, 0]))

@@ -17,7 +17,6 @@ from siedob.data.io import (
     tensor_to_image,
     write_image,
 )
-from siedob.data.maps import class_map, edge_map, one_hot
 from siedob.data.synthetic import Scene, make_scene
 
 __all__ = [
@@ -26,13 +25,10 @@ __all__ = [
     "Rules",
     "Scene",
     "SceneObject",
-    "class_map",
     "disassemble",
-    "edge_map",
     "edit_rules",
     "image_to_tensor",
     "make_scene",
-    "one_hot",
     "read_bgr",
     "read_instances",
     "read_labels",

@@ -30,9 +30,9 @@ from siedob.data.io import (
     read_labels,
     read_test_mask,
 )
-from siedob.data.maps import edge_map
 from siedob.data.masks import object_train_mask, scene_train_mask
 from siedob.labels import CLASS_CODES, OBJECT_CLASSES
+from siedob.maps import edge_map
 
 
 def item_rng(seed: Optional[int] = None) -> np.random.Generator:

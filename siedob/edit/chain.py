@@ -24,8 +24,8 @@ from siedob.checkpoints import RELEASED, CheckpointError, load_released_network
 from siedob.data.disassembly import Disassembly, Rules, SceneObject, disassemble, edit_rules, stack_objects
 from siedob.edit.inputs import SIDE_MULTIPLE, EditError
 from siedob.edit.style_bank import CLASS_NAMES, StyleBank
-from siedob.labels import CAR, CLASS_CODES, LAB_DIM, PERSON
-from siedob.maps import edge_map, one_hot_labels
+from siedob.labels import CAR, LAB_DIM, PERSON
+from siedob.maps import class_code, class_map, edge_map, one_hot_labels
 
 PathLike = Union[str, Path]
 ArrayOrTensor = Union[np.ndarray, torch.Tensor]
@@ -147,7 +147,7 @@ def plan_objects(objects: List[SceneObject], bank: StyleBank) -> ObjectPlan:
 
 def _codes(classes: List[int]) -> torch.Tensor:
     """N×3×1×1 class codes."""
-    return torch.tensor([CLASS_CODES[c] for c in classes], dtype=torch.float32).view(-1, 3, 1, 1)
+    return torch.stack([class_code(c) for c in classes])
 
 
 def paste_indices(boxes: List[Tuple[int, int, int, int]], classes: List[int], h: int, w: int) -> Dict:
@@ -288,7 +288,7 @@ class Editor:
                 refs = bank.get(classes[i])
                 k = plan.slots[i]
                 sty_img.append(refs.images[k] * refs.masks[k])
-                sty_cls.append(refs.masks[k] * _codes([classes[i]])[0])
+                sty_cls.append(class_map(refs.masks[k], classes[i]))
             args = (cls_map.index_select(0, idx), torch.stack(sty_img), torch.stack(sty_cls), inst.index_select(0, idx))
             res = self.style(*(a.to(dev, non_blocking=True) for a in args))[0]
             out.index_copy_(0, idx.to(dev), res)
