@@ -28,6 +28,7 @@ from tqdm import tqdm
 from siedob.config import ConfigError, default_config_path, load_config
 from siedob.data.io import DataError, PathLike, read_bgr, read_instances, read_unchanged, write_atomic
 from siedob.data.masks import brush_mask_from_config, object_train_mask
+from siedob.data.synthetic import parse_size
 from siedob.files import atomic_write_bytes
 from siedob.labels import OBJECT_CLASSES
 
@@ -335,15 +336,6 @@ def run(src: PathLike, dst: PathLike, workers: int, overwrite: bool, settings: S
     return summary
 
 
-def _size(text: str) -> Tuple[int, int]:
-    """``WxH`` to (W, H)."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 2048x1024, got {text!r}") from None
-    return w, h
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command-line entry point; returns 0 on success and 2 on malformed input."""
     p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
@@ -352,7 +344,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="parallel worker processes")
     p.add_argument("--overwrite", action="store_true", help="rewrite outputs that already exist")
     p.add_argument("--config", default=None, help="config holding data.prepare (default: instance_inpainting's)")
-    p.add_argument("--raw-size", type=_size, default=None, help="expected photo size WxH (default from config)")
+    p.add_argument("--raw-size", type=parse_size, default=None, help="expected photo size WxH (default from config)")
     args = p.parse_args(argv)
     try:
         settings = load_settings(args.config, args.raw_size)

@@ -254,7 +254,7 @@ def write_prepared(out: PathLike, n: int, seed: int = 0, dense: bool = False, ov
     return summary.text()
 
 
-def _parse_size(text: str) -> Tuple[int, int]:
+def parse_size(text: str) -> Tuple[int, int]:
     """``WxH`` to (W, H)."""
     try:
         w, h = (int(v) for v in text.lower().split("x"))
@@ -270,7 +270,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--scenes", type=int, default=6, help="number of scenes (about a third become val/test)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--raw", action="store_true", help="write the official raw tree instead of the prepared layout")
-    p.add_argument("--size", type=_parse_size, default=OFFICIAL_SIZE, help="raw photo size WxH (default 2048x1024)")
+    p.add_argument("--size", type=parse_size, default=OFFICIAL_SIZE, help="raw photo size WxH (default 2048x1024)")
     p.add_argument("--dense", action="store_true", help="crowded scenes (>= 20 instances each)")
     p.add_argument("--overwrite", action="store_true", help="rewrite existing prepared outputs")
     args = p.parse_args(argv)
