@@ -181,3 +181,21 @@ def test_from_checkpoints_reads_narrow_widths(tmp_path: Path, bank):
     assert loaded.inpainting.init_conv.conv.weight.shape[0] == 8
     folded = load_network(ckpt / "bg.pth", "background")
     assert "dec1.gated_conv2d.conv2d.weight_orig" not in dict(folded.named_parameters())
+
+
+def test_given_disassembly_is_used_instead_of_recomputing(editor, bank, monkeypatch):
+    """The fusion stage hands over its loader's disassembly: same result, and no second disassembly."""
+    import siedob.edit.chain as chain
+
+    scene = toy_scene()
+    args = (scene["image"], scene["labels"], scene["instances"], scene["mask"], bank)
+    st = editor.edit(*args, return_stages=True)
+
+    def fail(*a, **k):
+        raise AssertionError("disassembled twice")
+
+    monkeypatch.setattr(chain, "disassemble", fail)
+    again = editor.edit(*args, return_stages=True, disassembly=st.disassembly)
+    assert torch.equal(again.result, st.result)
+    with pytest.raises(AssertionError, match="disassembled twice"):
+        editor.edit(*args)

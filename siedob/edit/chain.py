@@ -303,12 +303,15 @@ class Editor:
         mask: ArrayOrTensor,
         style_bank: Optional[StyleBank] = None,
         return_stages: bool = False,
+        disassembly: Optional[Disassembly] = None,
     ) -> Union[torch.Tensor, EditStages]:
         """Edit one scene; returns the result (3×H×W in [-1, 1], BGR, on the editor's device) or all stages.
 
         ``image``: BGR uint8 H×W×3 array or 3×H×W tensor in [-1, 1]; ``labels``: label ids (0 → 33);
         ``instances``: Cityscapes instance ids; ``mask``: H×W in [0, 1], 1 = regenerate. H and W must be
-        multiples of 16. An all-zero mask returns the image unchanged.
+        multiples of 16. An all-zero mask returns the image unchanged. ``disassembly``: the scene's
+        disassembly when the caller already has it (the fusion stage's loader computes it), so it is not
+        done twice.
         """
         bank = style_bank if style_bank is not None else StyleBank({}, "no style bank")
         img = _as_tensor(image, "image", image=True)
@@ -334,7 +337,7 @@ class Editor:
                 return out
             zero = torch.zeros_like(msk).to(dev)
             return EditStages(out, out, out, out, out, zero, zero)
-        dis = disassemble(img, lab, inst, msk, self.rules)
+        dis = disassembly if disassembly is not None else disassemble(img, lab, inst, msk, self.rules)
         plan = plan_objects(dis.objects, bank)
         img_d, msk_d = img.to(dev, non_blocking=True), msk.to(dev, non_blocking=True)
         lab_d, inst_d = lab.to(dev, non_blocking=True), inst.to(dev, non_blocking=True)

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from siedob.checkpoints import RELEASED, CheckpointError, load_state_into
-from siedob.data.disassembly import rules_from_config
+from siedob.data.disassembly import Disassembly, rules_from_config
 from siedob.edit.chain import Editor, load_network
 from siedob.edit.style_bank import CLASS_NAMES, StyleBank, class_bank
 from siedob.errors import SiedobError
@@ -327,8 +327,10 @@ class FusionTrainer(Trainer):
         out = []
         for i in range(batch["image"].shape[0]):
             bank = self.style_bank or draw_style_bank(self.style_files, self.slots)
+            dis = Disassembly([], batch["objects"][i], batch["fg_mask"][i], batch["bg_mask"][i],
+                              batch["bg_mask_ori"][i])
             stages = self.chain.edit(batch["image"][i], batch["labels"][i], batch["instances"][i], batch["mask"][i],
-                                     bank, return_stages=True)
+                                     bank, return_stages=True, disassembly=dis)
             out.append(stages.masked_G.clone())
         return torch.stack(out)
 
