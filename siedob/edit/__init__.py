@@ -1,6 +1,7 @@
 """SIEDOB's edit chain (SPEC §6): the :class:`Editor`, its style bank and input validation."""
 
 from siedob.edit.chain import Editor, EditStages, ObjectResult, load_network, paste_objects, resolve_device
+from siedob.edit.evaluate import eval_generator
 from siedob.edit.inputs import EditError, Scene, diff_mask, read_example_folder, read_scene
 from siedob.edit.style_bank import STYLE_SLOTS, ClassBank, StyleBank, load_style_bank
 
@@ -14,6 +15,7 @@ __all__ = [
     "Scene",
     "StyleBank",
     "diff_mask",
+    "eval_generator",
     "load_network",
     "load_style_bank",
     "paste_objects",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Union
+from typing import Dict, List, Mapping, Optional, Sequence, Union
 
 import cv2
 import numpy as np
@@ -134,3 +134,22 @@ def load_style_bank(
             chosen = [rng.choice(files[cls]) for _ in range(slots)] if files[cls] else []
         banks[cls] = class_bank(chosen, cls)
     return StyleBank(banks, str(style_dir))
+
+
+def style_files(
+    data_root: PathLike, split: str = "train", classes: Sequence[int] = (CAR, PERSON)
+) -> Dict[int, List[Path]]:
+    """Object-dataset crops per class (``object_datasets/<class>/<split>/images/*.jpg``): style references."""
+    root = Path(data_root) / "object_datasets"
+    return {c: sorted((root / CLASS_NAMES[c] / split / "images").glob("*.jpg")) for c in classes}
+
+
+def draw_style_bank(files: Mapping[int, Sequence[Path]], slots: int) -> StyleBank:
+    """``slots`` random references per class (torch's generator), read as the edit chain reads them."""
+    banks = {}
+    for cls, paths in files.items():
+        if not paths:
+            continue
+        picks = [paths[int(torch.randint(len(paths), (1,)))] for _ in range(slots)]
+        banks[cls] = class_bank(picks, cls)
+    return StyleBank(banks, "the object datasets")

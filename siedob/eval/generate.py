@@ -3,7 +3,7 @@
 A generator is any callable taking a :class:`GenerationJob`; it writes one image per input image into
 ``job.out_dir``, named ``<input stem>.png``, at the input's size (LPIPS pairs must match in size;
 object crops of persons are 64×32 on disk). The default for every mode is the hook
-``siedob.edit:eval_generator`` (to be provided by the edit-chain module); ``--generator
+``siedob.edit:eval_generator`` (our networks, see :mod:`siedob.edit.evaluate`); ``--generator
 module:function`` plugs in any other.
 """
 

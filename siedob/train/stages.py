@@ -6,7 +6,7 @@ Batches are those of :mod:`siedob.data.datasets` (``ObjectDataset`` / ``SceneDat
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple, Type, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Type, Union
 
 import torch
 import torch.nn.functional as F
@@ -15,9 +15,8 @@ from torch import nn
 from siedob.checkpoints import RELEASED, CheckpointError, load_state_into
 from siedob.data.disassembly import Disassembly, rules_from_config
 from siedob.edit.chain import Editor, load_network
-from siedob.edit.style_bank import CLASS_NAMES, StyleBank, class_bank
+from siedob.edit.style_bank import StyleBank, draw_style_bank, style_files
 from siedob.errors import SiedobError
-from siedob.labels import CAR, PERSON
 from siedob.maps import one_hot_labels
 from siedob.nn import BackgroundGenerator, FusionGenerator, ObjectInpaintingWrapper, ObjectStyleWrapper
 from siedob.train.losses import hinge_d_loss, hinge_g_loss, style_cycle_loss
@@ -253,23 +252,6 @@ class _NoFusion(nn.Module):
 
     def forward(self, masked_g: torch.Tensor, segmap: torch.Tensor, mask: torch.Tensor, edge: torch.Tensor):
         return masked_g
-
-
-def style_files(data_root: PathLike, classes: Sequence[int] = (CAR, PERSON)) -> Dict[int, List[Path]]:
-    """Object-dataset training crops per class (``object_datasets/<class>/train/images/*.jpg``)."""
-    root = Path(data_root) / "object_datasets"
-    return {c: sorted((root / CLASS_NAMES[c] / "train" / "images").glob("*.jpg")) for c in classes}
-
-
-def draw_style_bank(files: Mapping[int, Sequence[Path]], slots: int) -> StyleBank:
-    """``slots`` random references per class (torch's generator), read as the edit chain reads them."""
-    banks = {}
-    for cls, paths in files.items():
-        if not paths:
-            continue
-        picks = [paths[int(torch.randint(len(paths), (1,)))] for _ in range(slots)]
-        banks[cls] = class_bank(picks, cls)
-    return StyleBank(banks, "the object datasets")
 
 
 class FusionTrainer(Trainer):

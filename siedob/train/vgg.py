@@ -107,7 +107,7 @@ def _load_torchvision(net: VGG19Features) -> None:
 def load_vgg19(weights: Optional[str] = None, width_divisor: int = 1) -> VGG19Features:
     """A frozen VGG19 feature extractor in eval mode.
 
-    ``weights``: a file path, ``torchvision``, ``random`` (warns; for tests only) or None (hub cache
+    ``weights``: a file path, ``torchvision``, ``random`` (warns; for tests and the quickstart only) or None (hub cache
     file, then torchvision, else a :class:`VGGWeightsError` saying where to put the file).
     ``width_divisor`` > 1 narrows every layer (random weights only; makes CPU tests fast).
     """
@@ -115,7 +115,10 @@ def load_vgg19(weights: Optional[str] = None, width_divisor: int = 1) -> VGG19Fe
         raise VGGWeightsError("a narrowed VGG (train.vgg_width_divisor != 1) needs --vgg-weights random")
     net = VGG19Features(width_divisor=width_divisor)
     if weights == "random":
-        warnings.warn("VGG19 perceptual loss uses RANDOM weights (--vgg-weights random): for tests only", stacklevel=2)
+        warnings.warn(
+            "VGG19 perceptual loss uses RANDOM weights (--vgg-weights random): for tests and the quickstart only",
+            stacklevel=2,
+        )
     elif weights == "torchvision":
         if not _torchvision_available():
             raise VGGWeightsError("--vgg-weights torchvision: torchvision cannot be imported")
