@@ -13,6 +13,7 @@ import pytest
 
 from siedob.edit.cli import main
 from siedob.errors import run_cli
+from siedob.panels import TITLE_HEIGHT
 from tests.edit_support import small_networks, toy_scene, write_checkpoints, write_example, write_style_dir
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,9 +55,10 @@ def test_folder_mode_writes_results_and_panel(example, ckpt, tmp_path, capsys):
     panel = cv2.imread(str(out / "scene_stages.png"))
     scene = toy_scene()
     assert result.shape == (128, 128, 3)
-    assert panel.shape == (128, 7 * 128 + 6 * 4, 3)
-    assert np.array_equal(panel[:, :128], scene["image"])
-    assert np.array_equal(panel[:, -128:], result)
+    assert panel.shape == (TITLE_HEIGHT + 128, 7 * 128 + 6 * 4, 3)
+    assert np.array_equal(panel[TITLE_HEIGHT:, :128], scene["image"])
+    assert np.array_equal(panel[TITLE_HEIGHT:, -128:], result)
+    assert (panel[:TITLE_HEIGHT] < 128).any()  # the titles are drawn
     keep = scene["mask"] == 0
     assert np.abs(result[keep].astype(int) - scene["image"][keep]).max() <= 1  # truncation of (x + 1) / 2 * 255
     assert not np.array_equal(result[~keep], scene["image"][~keep])

@@ -11,11 +11,10 @@ from siedob.data.io import tensor_to_image
 from siedob.edit.chain import EditStages
 from siedob.edit.inputs import Scene
 from siedob.labels import colorize
+from siedob.panels import titled_grid
 
 #: Titles of the panel's tiles, left to right.
 PANEL_TITLES = ("input", "labels", "mask", "objects", "background", "composite", "result")
-#: Width of the white gap between tiles.
-GAP = 4
 
 
 def stage_tiles(scene: Scene, stages: EditStages) -> List[np.ndarray]:
@@ -28,11 +27,5 @@ def stage_tiles(scene: Scene, stages: EditStages) -> List[np.ndarray]:
 
 
 def build_panel(scene: Scene, stages: EditStages) -> np.ndarray:
-    """All tiles side by side with a white gap between them (BGR uint8)."""
-    tiles = stage_tiles(scene, stages)
-    h = tiles[0].shape[0]
-    gap = np.full((h, GAP, 3), 255, np.uint8)
-    row: List[np.ndarray] = []
-    for tile in tiles:
-        row += [tile, gap]
-    return np.concatenate(row[:-1], axis=1)
+    """All tiles side by side, titled, with a white gap between them (BGR uint8)."""
+    return titled_grid([stage_tiles(scene, stages)], PANEL_TITLES)

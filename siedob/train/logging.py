@@ -17,6 +17,7 @@ import torch
 from tqdm import tqdm
 
 from siedob.data.io import tensor_to_image, write_atomic
+from siedob.panels import titled_grid
 
 PathLike = Union[str, Path]
 PANEL_ROWS = 4
@@ -24,7 +25,7 @@ PANEL_ROWS = 4
 
 def panel_image(images: Mapping[str, torch.Tensor], rows: int = PANEL_ROWS) -> np.ndarray:
     """A BGR uint8 grid: one row per sample, one column per entry (1-channel maps shown as grey)."""
-    tiles = []
+    grid = []
     n = min(rows, min(v.shape[0] for v in images.values()))
     h = max(v.shape[-2] for v in images.values())
     w = max(v.shape[-1] for v in images.values())
@@ -38,8 +39,8 @@ def panel_image(images: Mapping[str, torch.Tensor], rows: int = PANEL_ROWS) -> n
             if x.shape[-2:] != (h, w):
                 x = torch.nn.functional.interpolate(x[None], size=(h, w), mode="nearest")[0]
             row.append(tensor_to_image(x))
-        tiles.append(np.concatenate(row, axis=1))
-    return np.concatenate(tiles, axis=0)
+        grid.append(row)
+    return titled_grid(grid, list(images))
 
 
 class TrainLogger:
