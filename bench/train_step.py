@@ -61,11 +61,14 @@ def scene_batch(b: int, size: int = 256) -> Dict[str, torch.Tensor]:
     inst[..., 3 * s : 5 * s, 5 * s : 5 * s + s // 2] = 24001
     mask = torch.zeros(b, 1, size, size)
     mask[..., 3 * s : 7 * s, 3 * s : 7 * s] = 1
-    fg = ((inst == 26001) | (inst == 24001)).float()
+    image = torch.rand(b, 3, size, size) * 2 - 1
+    from siedob.data.disassembly import disassemble, edit_rules
     from siedob.maps import edge_map
 
-    return {"image": torch.rand(b, 3, size, size) * 2 - 1, "labels": labels, "instances": inst, "mask": mask,
-            "edge": edge_map(inst.float()) * mask, "fg_mask": fg, "bg_mask": 1 - fg}
+    parts = [disassemble(image[i], labels[i], inst[i], mask[i], edit_rules()) for i in range(b)]
+    return {"image": image, "labels": labels, "instances": inst, "mask": mask, "edge": edge_map(inst.float()) * mask,
+            "fg_mask": torch.stack([d.fg_mask for d in parts]), "bg_mask": torch.stack([d.bg_mask for d in parts]),
+            "bg_mask_ori": torch.stack([d.bg_mask_ori for d in parts]), "objects": [d.objects for d in parts]}
 
 
 def submodels(directory: Path) -> Path:
