@@ -33,6 +33,17 @@ def make_activation(name: str) -> nn.Module:
     raise ValueError(f"unknown activation {name!r}")
 
 
+def make_norm(name: str, channels: int) -> nn.Module:
+    """Instance norm without affine or running stats ('in'), batch norm ('bn') or nothing ('none')."""
+    if name == "in":
+        return nn.InstanceNorm2d(channels)
+    if name == "bn":
+        return nn.BatchNorm2d(channels)
+    if name == "none":
+        return nn.Identity()
+    raise ValueError(f"unknown norm {name!r}")
+
+
 def make_pad(pad_type: str, padding: int) -> nn.Module:
     """Zero, reflection or replication padding of ``padding`` pixels on every side."""
     if pad_type not in _PADS:
@@ -59,14 +70,7 @@ class ConvBlock(nn.Module):
         self.pad = make_pad(pad_type, padding)
         conv = nn.Conv2d(in_nc, out_nc, kernel_size, stride, 0, dilation=dilation, bias=norm == "in")
         self.conv = spectral_norm(conv) if norm == "sn" else conv
-        if norm == "in":
-            self.norm: nn.Module = nn.InstanceNorm2d(out_nc)
-        elif norm == "bn":
-            self.norm = nn.BatchNorm2d(out_nc)
-        elif norm in ("none", "sn"):
-            self.norm = nn.Identity()
-        else:
-            raise ValueError(f"unknown norm {norm!r}")
+        self.norm = make_norm("none" if norm == "sn" else norm, out_nc)
         self.activation = make_activation(activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -98,14 +102,7 @@ class GatedConv(nn.Module):
         wrap = spectral_norm if sn else (lambda m: m)
         self.conv2d = wrap(nn.Conv2d(in_nc, out_nc, kernel_size, stride, 0, dilation=dilation))
         self.mask_conv2d = wrap(nn.Conv2d(in_nc, out_nc, kernel_size, stride, 0, dilation=dilation))
-        if norm == "in":
-            self.norm: nn.Module = nn.InstanceNorm2d(out_nc)
-        elif norm == "bn":
-            self.norm = nn.BatchNorm2d(out_nc)
-        elif norm == "none":
-            self.norm = nn.Identity()
-        else:
-            raise ValueError(f"unknown norm {norm!r}")
+        self.norm = make_norm(norm, out_nc)
         self.activation = make_activation(activation)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
