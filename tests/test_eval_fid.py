@@ -211,17 +211,3 @@ def test_feature_cache_recomputes_only_changed_files(scenes: List[np.ndarray], t
     rgb = FIDEvaluator(backend, cache_dir=tmp_path / "cache", color_order="rgb")
     rgb.features_of_files(paths)
     assert rgb.last_computed == 4  # colour order is part of the cache key
-
-
-def test_pytorch_fid_and_torchscript_agree() -> None:
-    try:
-        pf = load_pytorch_fid()
-    except BackendUnavailable as exc:
-        pytest.skip(f"pytorch-fid backend unavailable here: {exc}")
-    try:
-        ts = load_torchscript()
-    except BackendUnavailable as exc:
-        pytest.skip(f"TorchScript backend unavailable here: {exc}")
-    batch = as_batch(draw_scenes(4, seed=7))
-    a, b = pf(batch), ts(batch)
-    torch.testing.assert_close(a, b, rtol=1e-3, atol=1e-3)

@@ -1,5 +1,8 @@
 """Inception pool3 feature backends for FID: pytorch-fid's InceptionV3, or a TorchScript Inception file.
 
+The pytorch-fid backend runs the ``pytorch_fid`` package when it imports (it needs torchvision), else
+the torchvision-free port in :mod:`siedob.eval.fid_inception`; both load the same weights file.
+
 Both compute the 2048-d pool3 features of the TF "2015-12-05" Inception that FID is defined with.
 Inputs are N×3×H×W tensors in [-1, 1] in the channel order the network should see; every backend
 resizes them to 299×299 with ``F.interpolate(mode='bilinear', align_corners=False)`` first, as
@@ -12,6 +15,7 @@ import contextlib
 import importlib
 import importlib.util
 import os
+import pickle
 from pathlib import Path
 from typing import Dict, Iterator, Optional, Union
 
@@ -19,6 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import BackendUnavailable
+from .fid_inception import fid_inception_v3
 
 PathLike = Union[str, Path]
 
@@ -84,12 +89,23 @@ class TorchScriptInception(InceptionBackend):
 
 
 class PytorchFidInception(InceptionBackend):
-    """pytorch-fid's ``InceptionV3([3])`` with the FID weights, fed resized [-1, 1] input."""
+    """pytorch-fid's FID InceptionV3 (the package's, or our torchvision-free port), fed resized [-1, 1] input."""
 
     name = "pytorch-fid"
 
+    def __init__(
+        self, module: torch.nn.Module, weights: Path, device: Union[str, torch.device], implementation: str
+    ) -> None:
+        super().__init__(module, weights, device)
+        self.implementation = implementation
+
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.module(x)[0]
+        out = self.module(x)
+        return out[0] if isinstance(out, list) else out  # pytorch-fid's InceptionV3 returns a list of blocks
+
+    def describe(self) -> Dict[str, str]:
+        """The base description plus which implementation ran (``pytorch_fid`` or ``siedob port``)."""
+        return {**super().describe(), "implementation": self.implementation}
 
 
 def installed_torchscript_file() -> Optional[Path]:
@@ -145,25 +161,41 @@ def _local_state_dict_loader(module: object, path: Path) -> Iterator[None]:
         module.load_state_dict_from_url = original  # type: ignore[attr-defined]
 
 
-def load_pytorch_fid(weights: Optional[PathLike] = None, device: str = "cpu") -> PytorchFidInception:
-    """pytorch-fid's FID InceptionV3 with weights from ``weights`` or the torch hub cache; never downloads."""
+def _package_inception(path: Path) -> Optional[torch.nn.Module]:
+    """pytorch-fid's own ``InceptionV3([3])`` loaded from ``path``, or None if the package is not importable."""
     try:
         pf_inception = importlib.import_module("pytorch_fid.inception")
-    except Exception as exc:  # noqa: BLE001 - any import failure (e.g. torchvision) means unavailable
-        raise BackendUnavailable(f"pytorch-fid not importable ({type(exc).__name__}: {exc})") from None
-    path = Path(weights) if weights is not None else hub_checkpoint(PYTORCH_FID_WEIGHTS)
-    if not path.is_file():
-        raise BackendUnavailable(
-            f"pytorch-fid weights not found: put {PYTORCH_FID_WEIGHTS} at {path} (or pass --inception PATH)"
-        )
+    except Exception:  # noqa: BLE001 - any import failure (e.g. no torchvision) means: use our port
+        return None
     with _local_state_dict_loader(pf_inception, path):
-        net = pf_inception.InceptionV3(
+        return pf_inception.InceptionV3(
             [pf_inception.InceptionV3.BLOCK_INDEX_BY_DIM[FEATURE_DIM]],
             resize_input=False,
             normalize_input=False,
             use_fid_inception=True,
         )
-    return PytorchFidInception(net, path, device)
+
+
+def load_pytorch_fid(weights: Optional[PathLike] = None, device: str = "cpu") -> PytorchFidInception:
+    """pytorch-fid's FID InceptionV3 with weights from ``weights`` or the torch hub cache; never downloads.
+
+    Uses the ``pytorch_fid`` package when it imports (it needs torchvision), else our port
+    (:mod:`siedob.eval.fid_inception`), which loads the same state dict strictly and computes the same numbers.
+    """
+    path = Path(weights) if weights is not None else hub_checkpoint(PYTORCH_FID_WEIGHTS)
+    if not path.is_file():
+        raise BackendUnavailable(
+            f"pytorch-fid weights not found: put {PYTORCH_FID_WEIGHTS} at {path} (or pass --inception PATH)"
+        )
+    try:
+        net = _package_inception(path)
+        implementation = "pytorch_fid"
+        if net is None:
+            net, implementation = fid_inception_v3(path), "siedob port"
+    except (RuntimeError, ValueError, OSError, pickle.UnpicklingError) as exc:
+        detail = " ".join(str(exc).split())[:300]
+        raise BackendUnavailable(f"{path}: not pytorch-fid's Inception weights ({detail})") from None
+    return PytorchFidInception(net, path, device, implementation)
 
 
 def load_backend(name: str = "auto", weights: Optional[PathLike] = None, device: str = "cpu") -> InceptionBackend:
