@@ -166,3 +166,25 @@ def test_entry_script_reports_one_line(tmp_path):
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "download the authors'" in proc.stderr
     assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())
+
+
+def test_existing_results_and_inputs_are_never_overwritten(example, ckpt, tmp_path, capsys):
+    """A second run into the same folder needs --overwrite; an output that is an input is always refused."""
+    out = tmp_path / "out"
+    base = ["--checkpoints", ckpt, "--input", example, "--output", out, "--device", "cpu"]
+    assert _run(base, capsys)[0] == 0
+    before = (out / "scene.png").read_bytes()
+    (out / "scene.png").write_bytes(b"user's file")
+    rc, _, err = _run(base, capsys)
+    assert rc == 2 and "already exists (pass --overwrite" in err and err.strip().count("\n") == 0
+    assert (out / "scene.png").read_bytes() == b"user's file"
+    assert _run(base + ["--overwrite"], capsys)[0] == 0
+    assert (out / "scene.png").read_bytes() == before
+    image = Path(example) / "images" / "scene.png"
+    original = image.read_bytes()
+    rc, _, err = _run(["--checkpoints", ckpt, "--image", image, "--labels", Path(example) / "labels" / "scene.png",
+                       "--instances", Path(example) / "inst_map" / "scene.png",
+                       "--mask", Path(example) / "mask" / "scene.png", "--out", image, "--overwrite",
+                       "--device", "cpu"], capsys)
+    assert rc == 2 and "is one of the edit's input files" in err
+    assert image.read_bytes() == original

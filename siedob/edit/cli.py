@@ -48,6 +48,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     p.add_argument("--seed", type=int, default=0, help="seed of the style-bank draws")
     p.add_argument("--save-stages", action="store_true", help="also write <name>_stages.png panels")
+    p.add_argument("--overwrite", action="store_true", help="replace result files that already exist")
     p.add_argument("--style", nargs="+", default=(), metavar="NAME", help="pin style reference file names")
     one = p.add_argument_group("single edit")
     one.add_argument("--image", help="photo to edit")
@@ -80,6 +81,16 @@ def check_writable(folder: Path) -> None:
         raise EditError(f"{folder}: output folder is not writable ({exc.strerror or exc})") from None
 
 
+def check_outputs(outputs: Sequence[Path], scenes: Sequence[Scene], overwrite: bool) -> None:
+    """Never write over an input file; replace an existing result only with ``--overwrite``."""
+    inputs = {Path(p).resolve() for s in scenes for p in s.paths.values()}
+    for out in outputs:
+        if out.resolve() in inputs:
+            raise EditError(f"{out}: is one of the edit's input files; choose another output")
+        if out.exists() and not overwrite:
+            raise EditError(f"{out}: already exists (pass --overwrite to replace it)")
+
+
 def _jobs(args: argparse.Namespace) -> Tuple[List[Scene], Optional[Path], List[Path]]:
     """Scenes to edit, their style folder and their output files."""
     if args.image:
@@ -107,6 +118,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     scenes, style_dir, outputs = _jobs(args)
     rng = random.Random(args.seed)
     banks: List[StyleBank] = [load_style_bank(style_dir, names=args.style, rng=rng) for _ in scenes]
+    if args.save_stages:
+        outputs_all = [p for o in outputs for p in (o, o.with_name(f"{o.stem}_stages.png"))]
+    else:
+        outputs_all = list(outputs)
+    check_outputs(outputs_all, scenes, args.overwrite)
     for folder in {o.parent for o in outputs}:
         check_writable(folder)
     if device.type == "cuda":

@@ -108,10 +108,12 @@ def read_scene(
     elif orig_labels is not None:
         olab = read_label_map(orig_labels)
         maps[str(orig_labels)] = olab
+        paths["orig_labels"] = str(orig_labels)
         oinst = None
         if orig_instances is not None:
             oinst = _read(read_instances, orig_instances)
             maps[str(orig_instances)] = oinst
+            paths["orig_instances"] = str(orig_instances)
         check_shapes(img, maps, str(image))
         m = diff_mask(lab, olab, inst if oinst is not None else None, oinst)
     else:
