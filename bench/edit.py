@@ -29,7 +29,7 @@ import tempfile
 import time
 import types
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -131,17 +131,11 @@ def _authors_style_propagate(self, feat, segmap, bg_mask, mask):
 
 def build_vgg19() -> nn.Module:
     """torchvision's VGG19 layout (features + classifier) with its initialisation; the authors build one."""
-    cfg = [64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M"]
-    layers: List[nn.Module] = []
-    c = 3
-    for v in cfg:
-        if v == "M":
-            layers.append(nn.MaxPool2d(2, 2))
-        else:
-            layers += [nn.Conv2d(c, v, 3, padding=1), nn.ReLU(True)]
-            c = v
+    from siedob.train.vgg import VGG19_CFG, VGG19Features
+
+    features = VGG19Features(splits=(2 * sum(v != "M" for v in VGG19_CFG) + VGG19_CFG.count("M"),)).features
     net = nn.Sequential(
-        nn.Sequential(*layers), nn.AdaptiveAvgPool2d(7), nn.Flatten(),
+        features, nn.AdaptiveAvgPool2d(7), nn.Flatten(),
         nn.Linear(512 * 49, 4096), nn.ReLU(True), nn.Dropout(), nn.Linear(4096, 4096), nn.ReLU(True),
         nn.Dropout(), nn.Linear(4096, 1000),
     )
