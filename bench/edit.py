@@ -265,7 +265,7 @@ def child(impl: str, scene_dir: Path, ckpt: Path, out: Path, device_name: str, r
         from siedob.edit.cli import main
 
         main(["--checkpoints", str(ckpt), "--input", str(scene_dir), "--output", str(out.parent),
-              "--device", device_name])
+              "--device", device_name, "--overwrite"])
         written = time.time()
         from siedob.edit.chain import Editor
 
