@@ -26,7 +26,7 @@ ROLE_OF_STAGE = {"instance_inpainting": "object_inpainting", "instance_style": "
 #: Reduced widths and small scene crops so that all four stages train in minutes on two cores.
 COMMON = ["model.ngf=8", "model.ndf=8", "train.num_workers=0", "log.fid_every_epochs=0",
           "train.vgg_width_divisor=8", "log.sample_every=100", "log.print_every=25"]
-OBJECT = ["train.batch_size=8"]
+OBJECT = {"instance_inpainting": ["train.batch_size=8"], "instance_style": ["train.batch_size=4"]}
 SCENE = ["train.batch_size=2", "data.crop_size=128", "data.box_size=64",
          "data.brush={min_vertex: 4, max_vertex: 8, min_width: 25, max_width: 70}"]
 PATCHES = ["train.patch_size=[48,80]", "train.patch_resize=80"]
@@ -34,7 +34,7 @@ PATCHES = ["train.patch_size=[48,80]", "train.patch_resize=80"]
 
 def stage_overrides(stage: str) -> List[str]:
     """The quickstart's config overrides of one stage."""
-    extra = OBJECT if stage.startswith("instance") else SCENE
+    extra = OBJECT.get(stage, SCENE)
     return COMMON + extra + (PATCHES if stage == "background" else [])
 
 
