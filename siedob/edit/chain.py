@@ -22,6 +22,7 @@ from torch.nn.utils.spectral_norm import SpectralNorm
 
 from siedob.checkpoints import RELEASED, CheckpointError, load_released_network
 from siedob.data.disassembly import Disassembly, Rules, SceneObject, disassemble, edit_rules, stack_objects
+from siedob.device import resolve_device
 from siedob.edit.inputs import SIDE_MULTIPLE, EditError
 from siedob.edit.style_bank import CLASS_NAMES, StyleBank
 from siedob.labels import CAR, LAB_DIM, PERSON
@@ -38,20 +39,6 @@ CHECKPOINT_HINT = (
     "into {dir} (linked from the SIEDOB GitHub README / the authors' Google Drive), "
     "or run siedob-quickstart to train small ones"
 )
-
-
-def resolve_device(device: Union[str, torch.device] = "auto") -> torch.device:
-    """'auto' → CUDA when available, else CPU; asking for CUDA without one is an :class:`EditError`."""
-    if isinstance(device, torch.device):
-        return device
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise EditError(f"device {device!r} requested but CUDA is not available; use --device cpu")
-    try:
-        return torch.device(device)
-    except RuntimeError:
-        raise EditError(f"unknown device {device!r}; expected auto, cpu or cuda") from None
 
 
 def fold_spectral_norm(net: nn.Module) -> nn.Module:

@@ -15,7 +15,7 @@ import torch
 import torch.distributed as dist
 from torch.utils.data import DistributedSampler
 
-from siedob.errors import SiedobError
+from siedob.device import resolve_device
 
 
 @dataclass
@@ -36,17 +36,6 @@ class DistContext:
     def is_main(self) -> bool:
         """True on rank 0, the only process that logs and writes files."""
         return self.rank == 0
-
-
-def resolve_device(choice: str, local_rank: int = 0) -> torch.device:
-    """``auto`` → CUDA when available else CPU; ``cuda`` without a GPU is an error."""
-    if choice not in ("auto", "cpu", "cuda"):
-        raise SiedobError(f"--device {choice!r}: expected auto, cpu or cuda")
-    if choice == "cpu" or (choice == "auto" and not torch.cuda.is_available()):
-        return torch.device("cpu")
-    if not torch.cuda.is_available():
-        raise SiedobError("--device cuda: no CUDA device is available (use --device cpu)")
-    return torch.device("cuda", local_rank)
 
 
 def init_distributed(device_choice: str = "auto") -> DistContext:
