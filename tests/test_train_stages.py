@@ -156,3 +156,28 @@ def test_reconstruction_loss_falls(stage, data, vgg, runs, tmp_path):
     curve = [h[LEARN[stage]] for h in res.history]
     first, last = sum(curve[:3]) / 3, sum(curve[-3:]) / 3
     assert last < 0.75 * first, f"{LEARN[stage]} went from {first:.4f} to {last:.4f}"
+
+
+def test_each_step_writes_latest_once(data, vgg, tmp_path, monkeypatch):
+    """Where an epoch ends on a save step and the run ends there too, latest_ckpt.pth is written once."""
+    import siedob.train.checkpointing as checkpointing
+
+    written = []
+    real_save = checkpointing.save_file
+
+    def recording_save(obj, path):
+        written.append((Path(path).name, obj["resume"]["step"] if "resume" in obj else None))
+        real_save(obj, path)
+
+    monkeypatch.setattr(checkpointing, "save_file", recording_save)
+    stage = "background"
+    from siedob.config import default_config_path, load_config
+
+    dataset, _ = build_dataset(stage, load_config(default_config_path(stage), overrides(stage)), data)
+    per_epoch = -(-len(dataset) // 2)  # batch size 2 in the test overrides
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        train_stage(stage, tmp_path / "run", data_root=data, overrides=overrides(stage, "log.save_every_steps=1"),
+                    max_steps=per_epoch, device="cpu", vgg=vgg, progress=False)
+    latest = [step for name, step in written if name == "latest_ckpt.pth"]
+    assert latest == list(range(1, per_epoch + 1))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import re
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import torch.distributed as dist
 
@@ -63,20 +63,30 @@ class CheckpointManager:
         self.ctx = ctx or DistContext()
         self.keep_last = int(keep_last)
         self.seed = int(seed)
+        #: (step, state) of the last state built, and the step ``latest_ckpt.pth`` was last written at:
+        #: the end of an epoch writes latest, a snapshot and maybe the best file from one state, once.
+        self._built: Optional[Tuple[int, Dict[str, Any]]] = None
+        self._latest_step: Optional[int] = None
 
     def _state(self, trainer: Trainer) -> Dict[str, Any]:
+        if self._built is not None and self._built[0] == trainer.step:
+            return self._built[1]
         state = trainer.state_dict()
         state["resume"]["rng"] = _gather_rng(self.ctx)
         state["resume"]["seed"] = self.seed
         state["resume"]["world_size"] = self.ctx.world_size
+        self._built = (trainer.step, state)
         return state
 
     def save_latest(self, trainer: Trainer) -> Optional[Path]:
-        """Write ``latest_ckpt.pth`` and the released-format file; returns the checkpoint path on rank 0."""
+        """Write ``latest_ckpt.pth`` and the released-format file (once per step); the path on rank 0."""
+        path = self.dir / LATEST
+        if self._latest_step == trainer.step:
+            return path if self.ctx.is_main else None
         state = self._state(trainer)
+        self._latest_step = trainer.step
         if not self.ctx.is_main:
             return None
-        path = self.dir / LATEST
         save_file(state, path)
         save_file(trainer.released(), released_export_path(self.run_dir, trainer.role))
         return path
@@ -110,7 +120,7 @@ class CheckpointManager:
 
     def save_best(self, trainer: Trainer, name: str, value: float, lower_is_better: bool = True) -> bool:
         """Write ``best_ckpt.pth`` when ``value`` beats the recorded one; the metric goes inside the file."""
-        state = self._state(trainer)
+        state = dict(self._state(trainer))
         if not self.ctx.is_main or not math.isfinite(value):
             return False
         best = self.best_metric()
