@@ -22,6 +22,7 @@ from torch.nn.utils.spectral_norm import SpectralNorm
 
 from siedob.checkpoints import RELEASED, CheckpointError, load_released_network
 from siedob.data.disassembly import Disassembly, Rules, SceneObject, disassemble, edit_rules, stack_objects
+from siedob.data.io import image_to_tensor
 from siedob.device import resolve_device
 from siedob.edit.inputs import SIDE_MULTIPLE, EditError
 from siedob.edit.style_bank import CLASS_NAMES, StyleBank
@@ -202,7 +203,7 @@ def _as_tensor(x: ArrayOrTensor, name: str, image: bool = False) -> torch.Tensor
         if image:
             if x.dtype != np.uint8 or x.ndim != 3 or x.shape[2] != 3:
                 raise EditError(f"{name}: expected a BGR uint8 H×W×3 array, got {x.dtype} {x.shape}")
-            return torch.from_numpy(np.ascontiguousarray(x)).permute(2, 0, 1).float().div(255.0).sub(0.5).div(0.5)
+            return image_to_tensor(x)
         x = torch.from_numpy(np.ascontiguousarray(x))
     t = x.detach().cpu()
     if image:
