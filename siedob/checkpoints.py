@@ -10,6 +10,7 @@ reported by file and key.
 from __future__ import annotations
 
 import argparse
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Dict, Mapping, Optional, Sequence, Union
@@ -19,7 +20,13 @@ from torch import nn
 
 from siedob.errors import SiedobError, run_cli
 from siedob.files import atomic_write
-from siedob.nn import BackgroundGenerator, FusionGenerator, ObjectInpaintingGenerator, ObjectStyleGenerator
+from siedob.nn import (
+    BackgroundGenerator,
+    FusionGenerator,
+    ObjectInpaintingGenerator,
+    ObjectStyleGenerator,
+    skip_init,
+)
 
 PathLike = Union[str, Path]
 
@@ -53,15 +60,19 @@ LAB_DIM_OFFSETS: Dict[str, Dict[str, int]] = {
 }
 
 
-def load_file(path: PathLike) -> Dict[str, Any]:
-    """``torch.load`` with ``weights_only=True`` on CPU; foreign or truncated files raise one clear error."""
+def load_file(path: PathLike, mmap: bool = False) -> Dict[str, Any]:
+    """``torch.load`` with ``weights_only=True`` on CPU; foreign or truncated files raise one clear error.
+
+    ``mmap`` maps the tensors from the file instead of reading them (files in torch's zip format only;
+    older files are read): a network loaded for inference then pages in only the weights it uses.
+    """
     path = Path(path)
     if not path.exists():
         raise CheckpointError(f"{path}: file not found")
     if not path.is_file():
         raise CheckpointError(f"{path}: not a file")
     try:
-        obj = torch.load(path, map_location="cpu", weights_only=True)
+        obj = torch.load(path, map_location="cpu", weights_only=True, mmap=mmap and zipfile.is_zipfile(path))
     except Exception as exc:  # torch raises many types for foreign/truncated/unsafe files
         reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"{path}: not a PyTorch checkpoint or damaged ({reason[:200]})") from None
@@ -137,10 +148,10 @@ def _format(role: str) -> ReleasedFormat:
     return RELEASED[role]
 
 
-def read_released(path: PathLike, role: str) -> Dict[str, torch.Tensor]:
-    """The network's own state dict (prefix removed) from a released-format file."""
+def read_released(path: PathLike, role: str, mmap: bool = False) -> Dict[str, torch.Tensor]:
+    """The network's own state dict (prefix removed) from a released-format file (``mmap``: see load_file)."""
     fmt = _format(role)
-    obj = load_file(path)
+    obj = load_file(path, mmap=mmap)
     if fmt.entry not in obj:
         found = ", ".join(map(str, obj)) or "nothing"
         raise CheckpointError(
@@ -203,18 +214,20 @@ def generator_kwargs(state: Mapping[str, torch.Tensor], role: str) -> Dict[str, 
     return kwargs
 
 
-def load_released_network(path: PathLike, role: str) -> nn.Module:
+def load_released_network(path: PathLike, role: str, mmap: bool = False) -> nn.Module:
     """Build the generator a released file holds (widths inferred) and load it strictly, in eval mode.
 
-    The network is built on the meta device and takes the file's tensors directly, so no time goes
-    into a random initialisation that would be overwritten.
+    The network is built without random initialisation and takes the file's tensors directly, so no
+    time goes into filling parameters that would be overwritten. With ``mmap`` the tensors stay mapped
+    from the file (faster start, for short-lived processes: truncating the file under a live mapping
+    crashes the process).
     """
-    state = read_released(path, role)
+    state = read_released(path, role, mmap=mmap)
     try:
         kwargs = generator_kwargs(state, role)
     except CheckpointError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
-    with torch.device("meta"):
+    with skip_init():
         net = GENERATOR_FACTORIES[role](**kwargs)
     check_state_dict(net.state_dict(), state, f"{path} ['{_format(role).entry}']", LAB_DIM_OFFSETS.get(role, {}))
     net.load_state_dict(state, strict=True, assign=True)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import pickle
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -153,8 +155,6 @@ def test_save_file_is_atomic(tmp_path, monkeypatch):
 
 def test_check_folder_cli_reports_one_line(tmp_path):
     """At the CLI a corrupt file gives one line naming it, exit code 2, no traceback."""
-    import subprocess
-    import sys
 
     for role in NETS:
         _file_from_key_list(role, tmp_path / RELEASED[role].filename)
@@ -182,3 +182,43 @@ def test_load_released_network_infers_width(role, kwargs, tmp_path):
     assert loaded.init_conv.conv.weight.shape == net.init_conv.conv.weight.shape
     for (k1, v1), (k2, v2) in zip(net.state_dict().items(), loaded.state_dict().items()):
         assert k1 == k2 and torch.equal(v1, v2)
+
+
+def test_skip_init_restores_initialisation():
+    """Inside ``skip_init`` constructors leave parameters alone; afterwards (even after an error) they fill them."""
+    from siedob.nn import skip_init
+
+    with pytest.raises(RuntimeError), skip_init():
+        conv = torch.nn.Conv2d(2, 4, 3)
+        conv.weight.data.fill_(7.0)
+        conv.reset_parameters()
+        assert torch.all(conv.weight == 7.0)
+        raise RuntimeError
+    conv.reset_parameters()
+    assert conv.weight.abs().max() < 1
+
+
+def test_loading_a_network_does_not_import_dynamo(tmp_path):
+    """A released file loads without importing torch._dynamo (over a second of every edit process's start-up)."""
+    torch.manual_seed(0)
+    save_released(BackgroundGenerator(ngf=4), tmp_path / "bg.pth", "background")
+    code = ("import sys; from siedob.checkpoints import load_released_network; "
+            f"load_released_network({str(tmp_path / 'bg.pth')!r}, 'background'); "
+            "print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("zip_format", [True, False])
+def test_mmap_loading_equals_reading(zip_format, tmp_path):
+    """Mapped weights equal read ones; a file in torch's legacy (non-zip) format is read instead of failing."""
+    from siedob.checkpoints import load_released_network
+
+    torch.manual_seed(0)
+    net = FusionGenerator(ngf=4)
+    state = net.state_dict()
+    torch.save({RELEASED["fusion"].entry: state}, tmp_path / "Fnet.pth", _use_new_zipfile_serialization=zip_format)
+    mapped = load_released_network(tmp_path / "Fnet.pth", "fusion", mmap=True)
+    read = load_released_network(tmp_path / "Fnet.pth", "fusion")
+    for (k1, v1), (k2, v2) in zip(mapped.state_dict().items(), read.state_dict().items()):
+        assert k1 == k2 and torch.equal(v1, v2) and torch.equal(v1, state[k1])

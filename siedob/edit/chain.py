@@ -50,12 +50,13 @@ def fold_spectral_norm(net: nn.Module) -> nn.Module:
     return net
 
 
-def load_network(path: PathLike, role: str, fold: bool = True) -> nn.Module:
+def load_network(path: PathLike, role: str, fold: bool = True, mmap: bool = False) -> nn.Module:
     """Strictly load a released-format file into a network built without random initialisation (eval mode).
 
-    With ``fold`` the spectral-norm weights are computed once here instead of at every forward.
+    With ``fold`` the spectral-norm weights are computed once here instead of at every forward;
+    ``mmap``: see :func:`siedob.checkpoints.load_released_network`.
     """
-    net = load_released_network(path, role)
+    net = load_released_network(path, role, mmap=mmap)
     return fold_spectral_norm(net) if fold else net
 
 
@@ -239,8 +240,14 @@ class Editor:
         self.rules = rules if rules is not None else edit_rules()
 
     @classmethod
-    def from_checkpoints(cls, directory: PathLike, device: Union[str, torch.device] = "auto") -> Editor:
-        """Load ``object_inpainting.pth``, ``object_style.pth``, ``bg.pth`` and ``Fnet.pth`` from a folder."""
+    def from_checkpoints(
+        cls, directory: PathLike, device: Union[str, torch.device] = "auto", mmap: bool = False
+    ) -> Editor:
+        """Load ``object_inpainting.pth``, ``object_style.pth``, ``bg.pth`` and ``Fnet.pth`` from a folder.
+
+        ``mmap`` maps the weights from the files instead of reading them: a faster start for a
+        short-lived process (the command line), but the files must not be rewritten in place meanwhile.
+        """
         directory = Path(directory)
         hint = CHECKPOINT_HINT.format(dir=directory)
         if not directory.is_dir():
@@ -249,7 +256,7 @@ class Editor:
         if missing:
             raise CheckpointError(f"{directory / missing[0]}: file not found; {hint}")
         dev = resolve_device(device)
-        nets = [load_network(directory / RELEASED[role].filename, role) for role in RELEASED]
+        nets = [load_network(directory / RELEASED[role].filename, role, mmap=mmap) for role in RELEASED]
         return cls(*nets, device=dev)
 
     def _generate(self, plan: ObjectPlan, bank: StyleBank) -> torch.Tensor:

@@ -128,7 +128,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if device.type == "cuda":
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cuda.matmul.allow_tf32 = False
-    editor = Editor.from_checkpoints(_default_path(args.checkpoints, DEFAULT_CHECKPOINTS), device)
+    editor = Editor.from_checkpoints(_default_path(args.checkpoints, DEFAULT_CHECKPOINTS), device, mmap=True)
     writes: List[Tuple[Path, np.ndarray]] = []
     for scene, bank, out in zip(scenes, banks, outputs):
         if not scene.mask.any():

@@ -15,7 +15,7 @@ from siedob.nn.generators import (
     ObjectStyleGenerator,
     ObjectStyleWrapper,
 )
-from siedob.nn.init import init_weights
+from siedob.nn.init import init_weights, skip_init
 from siedob.nn.normalization import SPADE
 from siedob.nn.style_propagation import StylePropagate, class_style_codes
 
@@ -40,4 +40,5 @@ __all__ = [
     "class_style_codes",
     "discriminator_in_channels",
     "init_weights",
+    "skip_init",
 ]

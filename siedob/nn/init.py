@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
+from typing import Iterator
+
+import torch
 from torch import nn
 
 
@@ -24,3 +28,32 @@ def init_weights(net: nn.Module, kind: str = "normal", gain: float = 0.02) -> nn
             if module.bias is not None:
                 nn.init.zeros_(module.bias)
     return net
+
+
+#: The ``torch.nn.init`` functions that module constructors call to fill their parameters.
+_FILLERS = (
+    "uniform_", "normal_", "trunc_normal_", "constant_", "ones_", "zeros_", "eye_", "dirac_",
+    "xavier_uniform_", "xavier_normal_", "kaiming_uniform_", "kaiming_normal_", "orthogonal_", "sparse_",
+)
+
+
+@contextmanager
+def skip_init() -> Iterator[None]:
+    """Build modules without their random initialisation: parameters stay uninitialised memory.
+
+    For networks whose every tensor is loaded right after (strictly). Building on the meta device
+    would do the same, but spectral norm's meta ``normal_`` imports torch._dynamo (over a second).
+    """
+    saved = {name: getattr(nn.init, name) for name in _FILLERS}
+    try:
+        for name in _FILLERS:
+            setattr(nn.init, name, _keep)
+        yield
+    finally:
+        for name, fn in saved.items():
+            setattr(nn.init, name, fn)
+
+
+def _keep(tensor: torch.Tensor, *args: object, **kwargs: object) -> torch.Tensor:
+    """A ``torch.nn.init`` filler that leaves the tensor as it is."""
+    return tensor
