@@ -94,6 +94,19 @@ def test_batched_equals_one_at_a_time(editor, bank):
     assert torch.allclose(ours, ref, atol=1e-4), (ours - ref).abs().max()
 
 
+def test_device_side_reads_nothing_back_to_the_host(bank):
+    """The whole device part of the chain runs on the meta device, where every data-dependent host read
+    (``.item()``, ``bool(t)``, ``.tolist()``, ``.cpu()``, ``nonzero``, boolean indexing) raises: so on
+    CUDA the chain never waits for the GPU between its inputs going up and its result coming back."""
+    meta = Editor(*small_networks(), device=torch.device("meta"))
+    scene = toy_scene(128, 192, seed=1)
+    st = meta.edit(scene["image"], scene["labels"], scene["instances"], scene["mask"], bank, return_stages=True)
+    assert [o.generation for o in st.objects] == [False, True, False]
+    for t in (st.result, st.fg_output, st.bg_output, st.masked_G, st.fake_F, *(o.output for o in st.objects)):
+        assert t.device.type == "meta"
+    assert st.result.shape == (3, 128, 192)
+
+
 def test_non_256_size_and_outside_kept(editor, bank):
     scene = toy_scene(128, 384, seed=2)
     out = editor.edit(scene["image"], scene["labels"], scene["instances"], scene["mask"], bank)
