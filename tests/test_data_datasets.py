@@ -84,6 +84,21 @@ def test_object_inpainting_test_uses_the_sorted_object_masks(root):
     assert last["image"].shape == (3, 64, 64)
 
 
+
+def test_siedob_eval_pairs_object_crops_and_masks_like_the_dataset(root):
+    """``siedob-eval --mode objects`` gives every test crop the mask ObjectDataset gives it (the i-th overall)."""
+    from siedob.eval.generate import object_split
+
+    ds = ObjectDataset(root, data_cfg("instance_inpainting"), "inpaint", train=False)
+    split = object_split(root)
+    persons = sorted((root / "object_datasets/person/test/images").glob("*.jpg"))
+    assert len(split["images"]) == len(ds) > len(persons) > 0
+    for i, (image, mask) in enumerate(zip(split["images"], split["masks"])):
+        item = ds[i]
+        assert image.stem == item["name"]
+        expected = cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE) / 255.0
+        assert torch.equal(item["mask"][0], torch.from_numpy(expected).float() * item["inst_mask"][0])
+
 def test_object_style_reference_is_another_crop_of_the_same_class(root):
     ds = ObjectDataset(root, data_cfg("instance_style"), "style", train=True)
     for i in range(6):

@@ -54,20 +54,20 @@ def scene_split(data_root: PathLike) -> Dict[str, List[Path]]:
 
 
 def object_split(data_root: PathLike) -> Dict[str, List[Path]]:
-    """Car then person test crops; within each class the i-th crop gets the i-th object mask (sorted)."""
+    """Car then person test crops (sorted); the i-th crop overall gets the i-th object mask (sorted).
+
+    The same pairing as :class:`siedob.data.datasets.ObjectDataset` in test mode and as the masks the
+    prepare step writes (one per test crop of either class).
+    """
     root = Path(data_root) / "object_datasets"
     masks = list_images(root / "object_mask")
-    images: List[Path] = []
-    paired_masks: List[Path] = []
-    for name in OBJECT_CLASS_NAMES:
-        crops = list_images(root / name / "test" / "images")
-        if len(masks) < len(crops):
-            raise EvalError(
-                f"count mismatch: {len(crops)} {name} test crops but only {len(masks)} masks in {root / 'object_mask'}"
-            )
-        images += crops
-        paired_masks += masks[: len(crops)]
-    return {"images": images, "masks": paired_masks, "labels": []}
+    images = [p for name in OBJECT_CLASS_NAMES for p in list_images(root / name / "test" / "images")]
+    if len(masks) < len(images):
+        raise EvalError(
+            f"count mismatch: {len(images)} test crops ({', '.join(OBJECT_CLASS_NAMES)}) but only "
+            f"{len(masks)} masks in {root / 'object_mask'}"
+        )
+    return {"images": images, "masks": masks[: len(images)], "labels": []}
 
 
 def test_split(mode: str, data_root: PathLike) -> Dict[str, List[Path]]:
