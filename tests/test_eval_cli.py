@@ -12,6 +12,7 @@ from typing import List
 import cv2
 import numpy as np
 import pytest
+import torch
 
 from siedob.eval.cli import main
 from siedob.eval.generate import GenerationJob
@@ -98,6 +99,7 @@ def test_mode_runs_a_plugged_generator(tmp_path: Path, monkeypatch: pytest.Monke
     assert main(argv + ["--checkpoint", "bg=x.pth"] + fast_args(tmp_path)) == 0
     assert [p.name for p in seen[0].masks] == ["000.png", "001.png", "002.png"]
     assert seen[0].checkpoints == {"bg": "x.pth"} and seen[0].mode == "background"
+    assert seen[0].device == ("cuda" if torch.cuda.is_available() else "cpu")  # --device auto, resolved
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["mode"] == "background" and report["n_images"] == 3 and report["metrics"]["fid"]["value"] > 0
     assert report["metrics"]["lpips"]["reason"] == "skipped (--no-lpips)"
@@ -133,6 +135,15 @@ def test_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     if installed_torchscript_file() is not None:
         line = error_line(capsys, ["--real", str(tmp_path / "bad"), "--fake", str(tmp_path / "bad")] + fast)
         assert "not a readable image" in line and bad[1].name in line
+
+
+def test_cuda_without_a_gpu_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    write_images(tmp_path / "a", draw_scenes(2))
+    line = error_line(capsys, ["--real", str(tmp_path / "a"), "--fake", str(tmp_path / "a"), "--device", "cuda"])
+    assert "no CUDA device is available" in line
 
 
 @needs_torchscript

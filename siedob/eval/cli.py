@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
+from ..device import resolve_device
 from ..errors import run_cli
 from .errors import BackendUnavailable, EvalError
 from .fid import COLOR_ORDERS, DEFAULT_COLOR_ORDER, METHODS, FIDEvaluator
@@ -58,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=Path("results/eval"), help="report (and generated images) folder")
     run.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="Inception feature cache")
     run.add_argument("--no-cache", action="store_true")
-    run.add_argument("--device", default="cpu")
+    run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
+                     help="auto = CUDA when available (default), else CPU")
     run.add_argument("--batch-size", type=int, default=32)
     run.add_argument("--no-progress", action="store_true")
     return p
@@ -183,7 +185,9 @@ def evaluate(args: argparse.Namespace) -> Dict[str, Any]:
 
 
 def _run(argv: Optional[Sequence[str]]) -> int:
-    report = evaluate(build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    args.device = str(resolve_device(args.device))
+    report = evaluate(args)
     sys.stdout.write(markdown_table(report))
     print(f"report: {report['files']['json']}")
     return 0
