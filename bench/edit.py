@@ -1,11 +1,11 @@
 """Benchmark the edit chain: ours (siedob.edit) against a re-implementation of the authors' chain approach.
 
-Per synthetic 256×256 scene with 1, 3 and 6 objects to synthesise, for each implementation, in a fresh
-child process: the forward time of one edit (the fastest of ``--repeat`` edits after the process's own),
-the whole-process time (start of the process to the PNG written) and the peak memory (process RSS up to
-the PNG on CPU, allocator peak of the timed edits on CUDA), and the time of G_B and F alone. Both
+Per synthetic 256×256 scene with 1, 3 and 6 objects to synthesise: the forward time of one edit (both
+chains loaded in one child process and timed alternately, ``--repeat`` times each after a warm-up), the
+whole-process time (a fresh process per chain, from its start to the PNG written; ``--trials`` of them),
+the peak memory (process RSS on CPU, one edit's allocations on CUDA) and the time of G_B and F alone. Both
 chains run the same G_B and F, so "G_B+F alone" (the faster of the two) over the authors' forward is the
-lowest forward ratio a chain running these networks can reach on that machine. ``--trials`` repeats each child.
+lowest forward ratio a chain running these networks can reach on that machine.
 Both use the same full-size networks with default-initialised weights saved in the released format.
 
 The authors' approach, as modelled here (SPEC §6, §7, §8): inputs padded into fixed 180-slot tensors
@@ -16,7 +16,7 @@ unused cycle encoder run; and, in the process, networks built with random initia
 loading and the unused VGG19 of their test script built and given its ImageNet weights from the hub
 cache, as torchvision does on every run after the first (the first run's download is not modelled).
 
-Usage: ``python bench/edit.py [--device cpu|cuda|all] [--objects 1 3 6] [--repeat 3] [--trials 1]``.
+Usage: ``python bench/edit.py [--device cpu|cuda|all] [--objects 1 3 6] [--repeat 5] [--trials 2]``.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ import tempfile
 import time
 import types
 from pathlib import Path
-from typing import Dict, Optional, Sequence
+from typing import TYPE_CHECKING, Callable, Dict, Optional, Sequence, Tuple
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -42,6 +42,10 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 from torch import nn  # noqa: E402
 
+if TYPE_CHECKING:
+    from siedob.edit.chain import Editor
+
+Runner = Callable[[], torch.Tensor]
 MAX_NUM = 180
 CANVAS = 256
 VGG19_CACHE = "hub/checkpoints/vgg19-dcbb9e9d.pth"
@@ -250,18 +254,49 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize()
 
 
-def _peak_mb(device: torch.device) -> float:
-    if device.type == "cuda":
-        return torch.cuda.max_memory_allocated() / 2**20
+def _rss_peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def child(impl: str, scene_dir: Path, ckpt: Path, out: Path, device_name: str, repeat: int) -> None:
-    """Edit the scene like the implementation's process would, timing ``repeat`` extra forwards; print JSON."""
-    from siedob.data.io import write_image
-    from siedob.edit.chain import resolve_device
+def _authors_runner(ckpt: Path, scene_dir: Path, device: torch.device) -> Tuple[AuthorsChain, Runner]:
+    """The authors' chain and a function editing the scene with it (their input conversion included)."""
     from siedob.edit.inputs import read_example_folder
     from siedob.edit.style_bank import load_style_bank
+
+    chain = AuthorsChain(ckpt, device)
+    scene = read_example_folder(scene_dir)[0]
+    bank = load_style_bank(scene_dir / "object_style")
+    img = torch.from_numpy(scene.image).permute(2, 0, 1).float().div(255).sub(0.5).div(0.5)
+    lab, inst, mask = (torch.from_numpy(np.asarray(a, np.float32))[None]
+                       for a in (scene.labels, scene.instances, scene.mask))
+
+    def run() -> torch.Tensor:
+        with torch.no_grad():
+            return chain(img, lab.long(), inst.long(), mask, bank)
+
+    return chain, run
+
+
+def _our_runner(ckpt: Path, scene_dir: Path, device: torch.device) -> Tuple[Editor, Runner]:
+    """Our editor and a function editing the scene with it."""
+    from siedob.edit.chain import Editor
+    from siedob.edit.inputs import read_example_folder
+    from siedob.edit.style_bank import load_style_bank
+
+    editor = Editor.from_checkpoints(ckpt, device)
+    scene = read_example_folder(scene_dir)[0]
+    bank = load_style_bank(scene_dir / "object_style")
+
+    def run() -> torch.Tensor:
+        return editor.edit(scene.image, scene.labels, scene.instances, scene.mask, bank)
+
+    return editor, run
+
+
+def process_child(impl: str, scene_dir: Path, ckpt: Path, out: Path, device_name: str) -> None:
+    """Edit the scene as the implementation's command would, from a fresh process to the PNG; print JSON."""
+    from siedob.data.io import write_image
+    from siedob.device import resolve_device
 
     device = resolve_device(device_name)
     if device.type == "cuda":
@@ -271,51 +306,61 @@ def child(impl: str, scene_dir: Path, ckpt: Path, out: Path, device_name: str, r
 
         main(["--checkpoints", str(ckpt), "--input", str(scene_dir), "--output", str(out.parent),
               "--device", device_name, "--overwrite"])
-        written = time.time()
-        from siedob.edit.chain import Editor
-
-        scene = read_example_folder(scene_dir)[0]
-        bank = load_style_bank(scene_dir / "object_style")
-        editor = Editor.from_checkpoints(ckpt, device)
-
-        def run() -> torch.Tensor:
-            return editor.edit(scene.image, scene.labels, scene.instances, scene.mask, bank)
-
-        scene_nets = (editor.background, editor.fusion)
     else:
         build_vgg19().load_state_dict(torch.load(ckpt.parent / VGG19_CACHE, map_location="cpu", weights_only=True))
-        chain = AuthorsChain(ckpt, device)
-        scene = read_example_folder(scene_dir)[0]
-        bank = load_style_bank(scene_dir / "object_style")
-        img = torch.from_numpy(scene.image).permute(2, 0, 1).float().div(255).sub(0.5).div(0.5)
-        lab, inst, mask = (torch.from_numpy(np.asarray(a, np.float32))[None]
-                           for a in (scene.labels, scene.instances, scene.mask))
-
-        def run() -> torch.Tensor:
-            with torch.no_grad():
-                return chain(img, lab.long(), inst.long(), mask, bank)
-
+        _, run = _authors_runner(ckpt, scene_dir, device)
         write_image(out, run())
-        written = time.time()
-        scene_nets = (chain.gb, chain.f)
-    print(json.dumps({"png_written_at": written, "process_peak_mb": _peak_mb(device)}))
-    if repeat <= 0:
-        return
+    print(json.dumps({"png_written_at": time.time(), "process_peak_mb": _rss_peak_mb()}))
+
+
+def forward_child(scene_dir: Path, ckpt: Path, device_name: str, repeat: int) -> None:
+    """Both chains in one process, timed alternately ``repeat`` times after a warm-up; print JSON.
+
+    Alternating puts both under the same machine load, so their ratio is steadier than timings taken
+    in separate processes.
+    """
+    from siedob.device import resolve_device
+
+    device = resolve_device(device_name)
     if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats()
-    times = []
+        torch.backends.cudnn.allow_tf32 = False
+    authors, run_a = _authors_runner(ckpt, scene_dir, device)
+    ours, run_o = _our_runner(ckpt, scene_dir, device)
+    runs = {"authors": run_a, "ours": run_o}
+    nets = {"authors": (authors.gb, authors.f), "ours": (ours.background, ours.fusion)}
+    results = {impl: run().float().cpu() for impl, run in runs.items()}
+    times: Dict[str, list] = {impl: [] for impl in runs}
     for _ in range(repeat):
-        _sync(device)
-        t = time.perf_counter()
-        result = run()
-        _sync(device)
-        times.append(time.perf_counter() - t)
-    np.save(out.with_suffix(".npy"), result.float().cpu().numpy())
-    print(json.dumps({"forward_s": min(times), "peak_mb": _peak_mb(device),
-                      "scene_nets_s": _scene_nets_time(run, scene_nets, device, repeat)}))
+        for impl, run in runs.items():
+            _sync(device)
+            t = time.perf_counter()
+            run()
+            _sync(device)
+            times[impl].append(time.perf_counter() - t)
+    report = {"max_abs_diff": float((results["ours"] - results["authors"]).abs().max())}
+    for impl, run in runs.items():
+        report[impl] = {
+            "forward_s": float(np.median(times[impl])),
+            "forward_min_s": min(times[impl]),
+            "scene_nets_s": _scene_nets_time(run, nets[impl], device, repeat),
+            "edit_peak_mb": _edit_peak_mb(run, device),
+        }
+    print(json.dumps(report))
 
 
-def _scene_nets_time(run, nets: Sequence[nn.Module], device: torch.device, repeat: int) -> float:
+def _edit_peak_mb(run: Runner, device: torch.device) -> float:
+    """Device memory one edit allocates beyond what was already held (CUDA only; NaN on CPU)."""
+    if device.type != "cuda":
+        return float("nan")
+    torch.cuda.synchronize()
+    base = torch.cuda.memory_allocated()
+    torch.cuda.reset_peak_memory_stats()
+    run()
+    torch.cuda.synchronize()
+    return (torch.cuda.max_memory_allocated() - base) / 2**20
+
+
+def _scene_nets_time(run: Runner, nets: Sequence[nn.Module], device: torch.device, repeat: int) -> float:
     """Time per edit spent in G_B and F (fastest of ``repeat`` extra edits, synchronised around each network).
 
     Both chains run the same G_B and F on the same full-size scene, so this is a floor under either
@@ -342,17 +387,18 @@ def _scene_nets_time(run, nets: Sequence[nn.Module], device: torch.device, repea
     return best
 
 
-def _spawn(args: Sequence[str]) -> Dict[str, float]:
-    """Run a child; its JSON lines, and the time from spawning it to its PNG being written."""
+def _spawn(args: Sequence[str]) -> Dict:
+    """Run a child; its JSON output, and (for a process child) the time from spawning it to its PNG."""
     start = time.time()
     proc = subprocess.run([sys.executable, __file__, *args], capture_output=True, text=True)
     if proc.returncode != 0:
         raise RuntimeError(f"child {args[:2]} failed:\n{proc.stderr[-2000:]}")
-    out: Dict[str, float] = {}
+    out: Dict = {}
     for line in proc.stdout.splitlines():
         if line.startswith("{"):
             out.update(json.loads(line))
-    out["wall_s"] = out["png_written_at"] - start
+    if "png_written_at" in out:
+        out["wall_s"] = out["png_written_at"] - start
     return out
 
 
@@ -361,13 +407,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="all", choices=("cpu", "cuda", "all"))
     p.add_argument("--objects", type=int, nargs="+", default=[1, 3, 6])
-    p.add_argument("--repeat", type=int, default=3, help="timed forwards per child (after the process run)")
-    p.add_argument("--trials", type=int, default=1, help="child processes per case (the fastest is reported)")
-    p.add_argument("--child", nargs=5, metavar=("IMPL", "SCENE", "CKPT", "OUT", "DEVICE"), help=argparse.SUPPRESS)
+    p.add_argument("--repeat", type=int, default=5, help="alternate timed forwards of each chain")
+    p.add_argument("--trials", type=int, default=2, help="fresh processes per chain for the process time (fastest)")
+    p.add_argument("--process-child", nargs=5, metavar=("IMPL", "SCENE", "CKPT", "OUT", "DEVICE"),
+                   help=argparse.SUPPRESS)
+    p.add_argument("--forward-child", nargs=3, metavar=("SCENE", "CKPT", "DEVICE"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    if args.child:
-        impl, scene, ckpt, out, device = args.child
-        child(impl, Path(scene), Path(ckpt), Path(out), device, args.repeat)
+    if args.process_child:
+        impl, scene, ckpt, out, device = args.process_child
+        process_child(impl, Path(scene), Path(ckpt), Path(out), device)
+        return 0
+    if args.forward_child:
+        scene, ckpt, device = args.forward_child
+        forward_child(Path(scene), Path(ckpt), device, args.repeat)
         return 0
     devices = ["cpu", "cuda"] if args.device == "all" else [args.device]
     if not torch.cuda.is_available():
@@ -377,29 +429,30 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         ckpt = write_checkpoints(work / "ckpt")
         write_vgg19_cache(work)
         print(f"threads: {torch.get_num_threads()}  torch {torch.__version__}")
-        header = (f"{'device':6} {'objects':>7} {'impl':8} {'forward s':>9} {'process s':>9} {'peak MB':>8} "
+        print("forward s: median of the alternate timed edits (fastest in brackets); process s: fresh process to "
+              "PNG written (fastest of the trials); peak MB: process RSS on CPU, one edit's allocations on CUDA")
+        header = (f"{'device':6} {'objects':>7} {'impl':8} {'forward s':>16} {'process s':>9} {'peak MB':>8} "
                   f"{'G_B+F s':>8}")
         for device in devices:
             print(header)
             for n in args.objects:
                 scene = make_bench_scene(n, work / f"scene{n}")
+                fwd = _spawn(["--forward-child", str(scene), str(ckpt), device, "--repeat", str(args.repeat)])
                 res = {}
                 for impl in ("authors", "ours"):
                     out = work / f"{impl}{n}{device}" / "scene.png"
-                    runs = [_spawn(["--child", impl, str(scene), str(ckpt), str(out), device, "--repeat",
-                                    str(args.repeat)]) for _ in range(args.trials)]
-                    r = res[impl] = {k: min(run[k] for run in runs) for k in runs[0]}
-                    peak = r["peak_mb"] if device == "cuda" else r["process_peak_mb"]
-                    line = (f"{device:6} {n:7d} {impl:8} {r['forward_s']:9.3f} {r['wall_s']:9.2f} {peak:8.0f} "
-                            f"{r['scene_nets_s']:8.3f}")
-                    print(line, flush=True)
-                a = np.load(work / f"authors{n}{device}" / "scene.npy")
-                o = np.load(work / f"ours{n}{device}" / "scene.npy")
+                    runs = [_spawn(["--process-child", impl, str(scene), str(ckpt), str(out), device])
+                            for _ in range(args.trials)]
+                    r = res[impl] = {**fwd[impl], **{k: min(run[k] for run in runs) for k in runs[0]}}
+                    peak = r["edit_peak_mb"] if device == "cuda" else r["process_peak_mb"]
+                    forward = f"{r['forward_s']:.3f} ({r['forward_min_s']:.3f})"
+                    print(f"{device:6} {n:7d} {impl:8} {forward:>16} {r['wall_s']:9.2f} {peak:8.0f} "
+                          f"{r['scene_nets_s']:8.3f}", flush=True)
                 ratio_f = res["ours"]["forward_s"] / res["authors"]["forward_s"]
                 ratio_p = res["ours"]["wall_s"] / res["authors"]["wall_s"]
                 floor = min(r["scene_nets_s"] for r in res.values()) / res["authors"]["forward_s"]
-                print(f"{device:6} {n:7d} ratio    {ratio_f:9.2f} {ratio_p:9.2f}   G_B+F alone: {floor:.2f} of the "
-                      f"authors' forward;  max |ours - authors| = {np.abs(a - o).max():.2e}", flush=True)
+                print(f"{device:6} {n:7d} ratio    {ratio_f:16.2f} {ratio_p:9.2f}   G_B+F alone: {floor:.2f} of the "
+                      f"authors' forward;  max |ours - authors| = {fwd['max_abs_diff']:.2e}", flush=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
