@@ -43,6 +43,8 @@ def skip_init() -> Iterator[None]:
 
     For networks whose every tensor is loaded right after (strictly). Building on the meta device
     would do the same, but spectral norm's meta ``normal_`` imports torch._dynamo (over a second).
+    It swaps the ``torch.nn.init`` fillers for the duration, so other threads should not build
+    modules meanwhile.
     """
     saved = {name: getattr(nn.init, name) for name in _FILLERS}
     try:
