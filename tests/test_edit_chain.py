@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from torch.overrides import TorchFunctionMode
 
 from siedob.data.io import image_to_tensor
 from siedob.edit import EditError, Editor, StyleBank, load_style_bank, paste_objects
@@ -94,13 +95,39 @@ def test_batched_equals_one_at_a_time(editor, bank):
     assert torch.allclose(ours, ref, atol=1e-4), (ours - ref).abs().max()
 
 
-def test_device_side_reads_nothing_back_to_the_host(bank):
+class _BlockingUploads(TorchFunctionMode):
+    """Records every host-to-device copy that blocks the host on CUDA: ``.to(device)`` or ``copy_``
+    without ``non_blocking``, and ``torch.tensor(data, device=device)``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list = []
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        if func in (torch.tensor, torch.as_tensor, torch.asarray):
+            device = kwargs.get("device")
+            if device is not None and torch.device(device).type != "cpu":
+                self.found.append(f"torch.{func.__name__}(..., device={device})")
+        elif func is torch.Tensor.to and args[0].device.type == "cpu":
+            device, _, non_blocking, _ = torch._C._nn._parse_to(*args[1:], **kwargs)
+            if device is not None and device.type != "cpu" and not non_blocking:
+                self.found.append(f"blocking .to({device}) of a {tuple(args[0].shape)} tensor")
+        elif func is torch.Tensor.copy_ and args[1].device.type == "cpu" and args[0].device.type != "cpu":
+            if not (args[2] if len(args) > 2 else kwargs.get("non_blocking", False)):
+                self.found.append(f"blocking copy_ of a {tuple(args[1].shape)} tensor")
+        return func(*args, **kwargs)
+
+
+def test_device_side_never_waits_for_the_device(bank):
     """The whole device part of the chain runs on the meta device, where every data-dependent host read
-    (``.item()``, ``bool(t)``, ``.tolist()``, ``.cpu()``, ``nonzero``, boolean indexing) raises: so on
-    CUDA the chain never waits for the GPU between its inputs going up and its result coming back."""
+    (``.item()``, ``bool(t)``, ``.tolist()``, ``.cpu()``, ``nonzero``, boolean indexing) raises; and every
+    upload is non-blocking. So on CUDA the host never waits for the GPU between inputs and result."""
     meta = Editor(*small_networks(), device=torch.device("meta"))
     scene = toy_scene(128, 192, seed=1)
-    st = meta.edit(scene["image"], scene["labels"], scene["instances"], scene["mask"], bank, return_stages=True)
+    with _BlockingUploads() as uploads:
+        st = meta.edit(scene["image"], scene["labels"], scene["instances"], scene["mask"], bank, return_stages=True)
+    assert uploads.found == []
     assert [o.generation for o in st.objects] == [False, True, False]
     for t in (st.result, st.fg_output, st.bg_output, st.masked_G, st.fake_F, *(o.output for o in st.objects)):
         assert t.device.type == "meta"

@@ -180,7 +180,7 @@ def paste_objects(
     plan = paste_indices(boxes, classes, h, w)
     o_parts, m_parts = [], []
     for (bh, bw), members in plan["groups"].items():
-        idx = torch.tensor(members, device=device)
+        idx = torch.tensor(members).to(device, non_blocking=True)
         o = F.interpolate(outputs.index_select(0, idx), size=(bh, bw), mode="bilinear", align_corners=False)
         m = F.interpolate(inst_crops.index_select(0, idx), size=(bh, bw), mode="nearest")
         o_parts.append(o.permute(1, 0, 2, 3).reshape(3, -1))
@@ -275,7 +275,7 @@ class Editor:
             obj_mask = plan.crops["mask"].index_select(0, idx) * ic
             args = (masked, ic, obj_mask, cls_map.index_select(0, idx))
             res = self.inpainting(*(a.to(dev, non_blocking=True) for a in args))
-            out.index_copy_(0, idx.to(dev), res)
+            out.index_copy_(0, idx.to(dev, non_blocking=True), res)
         if gen:
             idx = torch.tensor(gen)
             sty_img, sty_cls = [], []
@@ -286,7 +286,7 @@ class Editor:
                 sty_cls.append(class_map(refs.masks[k], classes[i]))
             args = (cls_map.index_select(0, idx), torch.stack(sty_img), torch.stack(sty_cls), inst.index_select(0, idx))
             res = self.style(*(a.to(dev, non_blocking=True) for a in args))[0]
-            out.index_copy_(0, idx.to(dev), res)
+            out.index_copy_(0, idx.to(dev, non_blocking=True), res)
         return out
 
     @torch.inference_mode()
