@@ -64,6 +64,14 @@ def test_folder_mode_writes_results_and_panel(example, ckpt, tmp_path, capsys):
     assert not np.array_equal(result[~keep], scene["image"][~keep])
 
 
+def test_folder_of_several_images_shows_progress(ckpt, tmp_path, capsys):
+    example = write_example(tmp_path / "example", toy_scene(seed=0), name="a")
+    write_example(example, toy_scene(seed=1), name="b")
+    rc, stdout, err = _run(["--checkpoints", ckpt, "--input", example, "--output", tmp_path / "out"], capsys)
+    assert rc == 0 and sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"]
+    assert "editing" in err and "2/2" in err
+
+
 def test_all_zero_mask_is_bit_exact(example, ckpt, tmp_path, capsys):
     cv2.imwrite(str(example / "mask" / "scene.png"), np.zeros((128, 128), np.uint8))
     out = tmp_path / "out"

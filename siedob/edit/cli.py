@@ -18,6 +18,7 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+from tqdm import tqdm
 
 from siedob.config import repo_root
 from siedob.data.io import DataError, tensor_to_image, write_atomic
@@ -130,7 +131,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         torch.backends.cuda.matmul.allow_tf32 = False
     editor = Editor.from_checkpoints(_default_path(args.checkpoints, DEFAULT_CHECKPOINTS), device, mmap=True)
     writes: List[Tuple[Path, np.ndarray]] = []
-    for scene, bank, out in zip(scenes, banks, outputs):
+    jobs = tqdm(list(zip(scenes, banks, outputs)), desc="editing", unit="image", disable=len(scenes) < 2)
+    for scene, bank, out in jobs:
         if not scene.mask.any():
             writes.append((out, scene.image))
             continue
