@@ -121,6 +121,18 @@ def test_fusion_adds_residual_to_full_composite():
     assert not torch.equal(out[..., 8:24, 8:24], x[..., 8:24, 8:24])
 
 
+def test_style_generator_synthesise_skips_only_the_cycle_encoder(monkeypatch):
+    """``synthesise`` gives forward's image and style code without running the cycle encoder."""
+    torch.manual_seed(0)
+    net = ObjectStyleGenerator(ngf=4).eval()
+    cls_map, sty, sty_cls, inst = (torch.rand(2, c, 64, 64) for c in (3, 3, 3, 1))
+    with torch.no_grad():
+        x, code, cycle = net(cls_map, sty, sty_cls, inst)
+        monkeypatch.setattr(net.cycle_style, "forward", lambda *a: pytest.fail("cycle encoder ran"))
+        x2, code2 = net.synthesise(cls_map, sty, sty_cls)
+    assert torch.equal(x, x2) and torch.equal(code, code2) and cycle.shape == code.shape
+
+
 def test_class_style_codes_is_the_authors_double_loop():
     """The vectorised per-class mean equals the authors' loop over samples and non-thing classes."""
     g = torch.Generator().manual_seed(3)

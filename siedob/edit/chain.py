@@ -284,8 +284,8 @@ class Editor:
                 k = plan.slots[i]
                 sty_img.append(refs.images[k] * refs.masks[k])
                 sty_cls.append(class_map(refs.masks[k], classes[i]))
-            args = (cls_map.index_select(0, idx), torch.stack(sty_img), torch.stack(sty_cls), inst.index_select(0, idx))
-            res = self.style(*(a.to(dev, non_blocking=True) for a in args))[0]
+            args = (cls_map.index_select(0, idx), torch.stack(sty_img), torch.stack(sty_cls))
+            res = self.style.synthesise(*(a.to(dev, non_blocking=True) for a in args))[0]
             out.index_copy_(0, idx.to(dev, non_blocking=True), res)
         return out
 

@@ -99,6 +99,14 @@ class ObjectStyleGenerator(nn.Module):
     def forward(
         self, cls_map: torch.Tensor, sty_img: torch.Tensor, sty_cls_map: torch.Tensor, inst_mask: torch.Tensor
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        x, code = self.synthesise(cls_map, sty_img, sty_cls_map)
+        cycle = self.cycle_style(torch.cat((x * inst_mask, cls_map), dim=1))
+        return x, code, cycle
+
+    def synthesise(
+        self, cls_map: torch.Tensor, sty_img: torch.Tensor, sty_cls_map: torch.Tensor
+    ) -> Tuple[torch.Tensor, torch.Tensor]:
+        """``(image, style_code)`` without the cycle code, which only training uses (the edit chain's call)."""
         code = self.enc_style(torch.cat((sty_img, sty_cls_map), dim=1))
         x = self.enc3(self.enc2(self.enc1(self.init_conv(cls_map))))
         x = self.resblk4(self.resblk3(self.resblk2(self.resblk1(x))))
@@ -107,9 +115,7 @@ class ObjectStyleGenerator(nn.Module):
         x = self.spade2_2(self.spade2_1(x, cls_map, code), cls_map, code)
         x = self.up(self.conv2(x))
         x = self.up(self.conv3(self.spade3(x, cls_map, code)))
-        x = self.conv_img(F.leaky_relu(x, 0.2))
-        cycle = self.cycle_style(torch.cat((x * inst_mask, cls_map), dim=1))
-        return x, code, cycle
+        return self.conv_img(F.leaky_relu(x, 0.2)), code
 
 
 class BackgroundGenerator(nn.Module):
