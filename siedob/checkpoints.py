@@ -242,7 +242,7 @@ def check_folder(directory: PathLike) -> Dict[str, Dict[str, int]]:
     report = {}
     for role in GENERATOR_FACTORIES:
         path = released_path(directory, role)
-        net = load_released_network(path, role)
+        net = load_released_network(path, role, mmap=True)  # dropped before returning
         report[path.name] = {"parameters": sum(p.numel() for p in net.parameters()),
                              **generator_kwargs(net.state_dict(), role)}
     return report
