@@ -44,6 +44,8 @@ from torch import nn  # noqa: E402
 
 if TYPE_CHECKING:
     from siedob.edit.chain import Editor
+    from siedob.edit.inputs import Scene
+    from siedob.edit.style_bank import StyleBank
 
 Runner = Callable[[], torch.Tensor]
 MAX_NUM = 180
@@ -258,14 +260,18 @@ def _rss_peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def _authors_runner(ckpt: Path, scene_dir: Path, device: torch.device) -> Tuple[AuthorsChain, Runner]:
-    """The authors' chain and a function editing the scene with it (their input conversion included)."""
+def _scene_and_bank(scene_dir: Path) -> Tuple[Scene, StyleBank]:
+    """The bench scene of an example folder and its style bank."""
     from siedob.edit.inputs import read_example_folder
     from siedob.edit.style_bank import load_style_bank
 
+    return read_example_folder(scene_dir)[0], load_style_bank(scene_dir / "object_style")
+
+
+def _authors_runner(ckpt: Path, scene_dir: Path, device: torch.device) -> Tuple[AuthorsChain, Runner]:
+    """The authors' chain and a function editing the scene with it (their input conversion included)."""
     chain = AuthorsChain(ckpt, device)
-    scene = read_example_folder(scene_dir)[0]
-    bank = load_style_bank(scene_dir / "object_style")
+    scene, bank = _scene_and_bank(scene_dir)
     img = torch.from_numpy(scene.image).permute(2, 0, 1).float().div(255).sub(0.5).div(0.5)
     lab, inst, mask = (torch.from_numpy(np.asarray(a, np.float32))[None]
                        for a in (scene.labels, scene.instances, scene.mask))
@@ -280,12 +286,9 @@ def _authors_runner(ckpt: Path, scene_dir: Path, device: torch.device) -> Tuple[
 def _our_runner(ckpt: Path, scene_dir: Path, device: torch.device) -> Tuple[Editor, Runner]:
     """Our editor and a function editing the scene with it."""
     from siedob.edit.chain import Editor
-    from siedob.edit.inputs import read_example_folder
-    from siedob.edit.style_bank import load_style_bank
 
     editor = Editor.from_checkpoints(ckpt, device)
-    scene = read_example_folder(scene_dir)[0]
-    bank = load_style_bank(scene_dir / "object_style")
+    scene, bank = _scene_and_bank(scene_dir)
 
     def run() -> torch.Tensor:
         return editor.edit(scene.image, scene.labels, scene.instances, scene.mask, bank)
