@@ -82,38 +82,53 @@ def test_every_reference_network_is_covered(reference_vectors, reference_json):
     assert set(reference_vectors) == set(CASES) == set(reference_json)
 
 
-@pytest.mark.parametrize("name", list(CASES))
-def test_network_matches_reference(name, reference_vectors, reference_json, detweights):
-    factory, build_args, out_names = CASES[name]
-    ref = reference_vectors[name]
-    spec = reference_json[name]
+def run_reference_network(
+    name: str, ref: Dict, detweights, device: str = "cpu"
+) -> Tuple[List[torch.Tensor], Tuple[torch.Tensor, ...], Dict[str, torch.Tensor]]:
+    """Build network ``name`` with ``detweights.fill`` weights, run it on its stored inputs on ``device``.
+
+    Returns the built (host) arguments, the outputs (on the host) and captured intermediates.
+    """
+    factory, build_args, _ = CASES[name]
     net = factory()
     net.load_state_dict(detweights.fill(net.state_dict(), seed=0), strict=True)
-    net.eval()
-
+    net = net.eval().to(device)
     args = build_args(ref["inputs"])
-    assert [list(a.shape) for a in args] == spec["built_args_shapes"]
-    assert [sha256_tensor(a.float()) for a in args] == spec["built_args_sha256"]
-
-    captured = {}
+    captured: Dict[str, torch.Tensor] = {}
     hook = None
     if "conv_img_pre_tanh" in ref["intermediates"]:
-        hook = net.conv_img.conv.register_forward_hook(lambda m, i, o: captured.update(pre=o.detach()))
+        hook = net.conv_img.conv.register_forward_hook(lambda m, i, o: captured.update(pre=o.detach().cpu()))
     with torch.no_grad():
-        outputs = net(*args)
+        outputs = net(*(a.to(device) for a in args))
     if hook is not None:
         hook.remove()
     outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    return args, tuple(o.cpu() for o in outputs), captured
 
+
+def check_outputs(name: str, ref: Dict, outputs: Tuple[torch.Tensor, ...], captured: Dict[str, torch.Tensor]) -> None:
+    """Every output (and the pre-tanh intermediate, when stored) within TOL of the reference."""
+    out_names = CASES[name][2]
     assert len(outputs) == len(out_names)
     for out_name, got in zip(out_names, outputs):
         want = ref["outputs"][out_name]
         assert got.shape == want.shape, out_name
         err = (got - want).abs().max().item()
         assert err <= TOL, f"{name}.{out_name}: max abs error {err:.3g} > {TOL}"
-    if hook is not None:
+    if "pre" in captured:
         err = (captured["pre"] - ref["intermediates"]["conv_img_pre_tanh"]).abs().max().item()
         assert err <= TOL, f"{name} conv_img pre-tanh: max abs error {err:.3g}"
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_network_matches_reference(name, reference_vectors, reference_json, detweights):
+    ref = reference_vectors[name]
+    spec = reference_json[name]
+    args, outputs, captured = run_reference_network(name, ref, detweights)
+    assert [list(a.shape) for a in args] == spec["built_args_shapes"]
+    assert [sha256_tensor(a.float()) for a in args] == spec["built_args_sha256"]
+    assert ("pre" in captured) == ("conv_img_pre_tanh" in ref["intermediates"])
+    check_outputs(name, ref, outputs, captured)
 
 
 @pytest.mark.parametrize("name", ["bg_G", "F_stage"])

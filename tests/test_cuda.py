@@ -17,7 +17,7 @@ import torch
 from siedob.edit import Editor, StyleBank, load_style_bank
 from siedob.train import train_stage
 from tests.edit_support import small_networks, toy_scene, write_checkpoints, write_style_dir
-from tests.test_conformance import CASES, TOL
+from tests.test_conformance import CASES, check_outputs, run_reference_network
 from tests.train_utils import make_data, overrides, tiny_vgg
 
 DEVICE = os.environ.get("SIEDOB_TEST_DEVICE", "cuda")
@@ -47,17 +47,8 @@ def bank(tmp_path_factory) -> StyleBank:
 
 @pytest.mark.parametrize("name", list(CASES))
 def test_network_matches_reference_on_the_device(name, reference_vectors, detweights):
-    factory, build_args, out_names = CASES[name]
     ref = reference_vectors[name]
-    net = factory()
-    net.load_state_dict(detweights.fill(net.state_dict(), seed=0), strict=True)
-    net = net.eval().to(DEVICE)
-    with torch.no_grad():
-        outputs = net(*(a.to(DEVICE) for a in build_args(ref["inputs"])))
-    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
-    for out_name, got in zip(out_names, outputs):
-        err = (got.cpu() - ref["outputs"][out_name]).abs().max().item()
-        assert err <= TOL, f"{name}.{out_name} on {DEVICE}: max abs error {err:.3g} > {TOL}"
+    check_outputs(name, ref, *run_reference_network(name, ref, detweights, DEVICE)[1:])
 
 
 def test_edit_on_the_device_equals_cpu(bank):
