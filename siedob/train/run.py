@@ -30,7 +30,7 @@ from siedob.train.distributed import (
 )
 from siedob.train.logging import TrainLogger
 from siedob.train.stages import STAGE_TRAINERS
-from siedob.train.trainer import NonFiniteLossError, Trainer, rng_state, seed_everything, set_rng_state
+from siedob.train.trainer import Trainer, rng_state, seed_everything, set_rng_state
 from siedob.train.vgg import VGG19Features
 
 PathLike = Union[str, Path]
@@ -111,7 +111,7 @@ class PeriodicFID:
 
     def __init__(self, stage: str, cfg: Mapping[str, Any], data_root: PathLike, device: torch.device) -> None:
         self.evaluator = None
-        self.max_images = int(cfg["log"].get("fid_max_images", 500))
+        self.max_images = int(cfg["log"].get("fid_max_images", 0))
         try:
             from siedob.eval.errors import EvalError
             from siedob.eval.fid import FIDEvaluator
@@ -124,7 +124,7 @@ class PeriodicFID:
             warnings.warn(f"periodic FID skipped: {exc}", stacklevel=2)
 
     def __call__(self, trainer: Trainer, batch_size: int) -> Optional[float]:
-        """FID of at most ``max_images`` test outputs against their targets (None when disabled)."""
+        """FID of the test outputs (at most ``max_images`` when > 0) against their targets (None when disabled)."""
         if self.evaluator is None:
             return None
         loader = DataLoader(self.dataset, batch_size=batch_size, shuffle=False, collate_fn=self.collate)
@@ -135,7 +135,7 @@ class PeriodicFID:
                 reals.append(panel["target"].cpu())
                 fakes.append(panel["output"].cpu())
                 seen += reals[-1].shape[0]
-                if seen >= self.max_images:
+                if 0 < self.max_images <= seen:
                     break
         return float(self.evaluator.fid_of_tensors(reals, fakes))
 
@@ -190,17 +190,45 @@ def train_stage(
     """
     ctx = init_distributed(device)
     try:
-        return _train(stage, Path(output), ctx, data_root, config, overrides, resume, amp, channels_last,
-                      max_steps, seed, vgg_weights, vgg, submodels, dataset, progress)
+        return _train(
+            stage,
+            Path(output),
+            ctx,
+            data_root,
+            config,
+            overrides,
+            resume,
+            amp,
+            channels_last,
+            max_steps,
+            seed,
+            vgg_weights,
+            vgg,
+            submodels,
+            dataset,
+            progress,
+        )
     finally:
         shutdown_distributed()
 
 
 def _train(
-    stage: str, run_dir: Path, ctx: DistContext, data_root: Optional[PathLike], config: Any, overrides: Sequence[str],
-    resume: bool, amp: str, channels_last: bool, max_steps: Optional[int], seed: Optional[int],
-    vgg_weights: Optional[str], vgg: Optional[VGG19Features], submodels: Optional[PathLike],
-    dataset: Optional[Dataset], progress: bool,
+    stage: str,
+    run_dir: Path,
+    ctx: DistContext,
+    data_root: Optional[PathLike],
+    config: Any,
+    overrides: Sequence[str],
+    resume: bool,
+    amp: str,
+    channels_last: bool,
+    max_steps: Optional[int],
+    seed: Optional[int],
+    vgg_weights: Optional[str],
+    vgg: Optional[VGG19Features],
+    submodels: Optional[PathLike],
+    dataset: Optional[Dataset],
+    progress: bool,
 ) -> TrainResult:
     cfg = _load_run_config(stage, config, overrides, run_dir, resume)
     tcfg, lcfg = cfg["train"], cfg["log"]
@@ -211,8 +239,9 @@ def _train(
     seed = int(tcfg.get("seed", 0))
     ckpt = CheckpointManager(run_dir, ctx, int(lcfg.get("keep_last", 5)), seed)
     if not resume and ckpt.has_checkpoints():
-        raise SiedobError(f"{run_dir}: run folder already holds checkpoints; pass --resume to continue it "
-                          "or choose another --output")
+        raise SiedobError(
+            f"{run_dir}: run folder already holds checkpoints; pass --resume to continue it or choose another --output"
+        )
     if resume and not (ckpt.dir / "latest_ckpt.pth").is_file():
         raise SiedobError(f"{run_dir}: nothing to resume (no checkpoints/latest_ckpt.pth)")
     if ctx.is_main:
@@ -241,32 +270,42 @@ def _train(
     snap_every = int(lcfg.get("save_every_epochs", 10))
     fid_every = int(lcfg.get("fid_every_epochs", 0))
     fid = PeriodicFID(stage, cfg, cfg["data"]["root"], ctx.device) if fid_every > 0 and ctx.is_main else None
-    logger = TrainLogger(run_dir, total, trainer.step, int(lcfg.get("print_every", 100)),
-                         int(lcfg.get("sample_every", 1000)), enabled=ctx.is_main, progress=progress)
+    logger = TrainLogger(
+        run_dir,
+        total,
+        trainer.step,
+        int(lcfg.get("print_every", 100)),
+        int(lcfg.get("sample_every", 1000)),
+        enabled=ctx.is_main,
+        progress=progress,
+        stage=stage,
+    )
     sampler = ResumableSampler(dataset, ctx, seed)
     workers = int(tcfg.get("num_workers", 0))
-    last: Dict[str, float] = {}
-    history = []
     path = None
     try:
         while trainer.step < total:
             sampler.set_epoch(trainer.epoch)
             sampler.set_start(trainer.batch_in_epoch * bs)
             gen = torch.Generator().manual_seed(seed * 1_000_003 + trainer.epoch * 7919 + trainer.batch_in_epoch)
-            loader = DataLoader(dataset, batch_size=bs, sampler=sampler, num_workers=workers, collate_fn=collate,
-                                generator=gen, pin_memory=ctx.device.type == "cuda", drop_last=False)
+            loader = DataLoader(
+                dataset,
+                batch_size=bs,
+                sampler=sampler,
+                num_workers=workers,
+                collate_fn=collate,
+                generator=gen,
+                pin_memory=ctx.device.type == "cuda",
+                drop_last=False,
+            )
             finished_epoch = True
             for batch in loader:
-                try:
-                    last = trainer.train_step(batch)
-                except NonFiniteLossError as exc:
-                    logger.event("stopped", step=trainer.step + 1, reason=str(exc))
-                    raise
-                history.append(last)
-                logger.step(trainer.step, trainer.epoch, last, trainer.learning_rate())
+                losses = trainer.train_step(batch)
+                logger.step(trainer.step, trainer.epoch, losses, trainer.learning_rate())
                 if logger.wants_sample(trainer.step):
                     logger.sample(trainer.step, trainer.last_panel())
                 if save_every > 0 and trainer.step % save_every == 0:
+                    logger.flush()
                     path = ckpt.save_latest(trainer) or path
                     logger.event("checkpoint", step=trainer.step, epoch=trainer.epoch, path=str(path))
                 if trainer.step >= total:
@@ -275,16 +314,18 @@ def _train(
             if not finished_epoch:
                 break
             trainer.end_epoch()
+            logger.flush()
             path = ckpt.save_latest(trainer) or path
             if snap_every > 0 and trainer.epoch % snap_every == 0:
                 snap = ckpt.save_snapshot(trainer)
                 logger.event("snapshot", step=trainer.step, epoch=trainer.epoch, path=str(snap))
-            if fid is not None and trainer.epoch % fid_every == 0:
+            if fid is not None and (trainer.epoch - 1) % fid_every == 0:  # after epochs 1, 21, 41 … (the authors')
                 value = fid(trainer, bs)
                 if value is not None:
                     logger.event("fid", step=trainer.step, epoch=trainer.epoch, fid=value)
                     if ckpt.save_best(trainer, "fid", value):
                         logger.event("best", step=trainer.step, epoch=trainer.epoch, fid=value)
+        logger.flush()
         path = ckpt.save_latest(trainer) or path
         in_sync = _sync_check(trainer, ctx)
         if in_sync is not None:
@@ -294,8 +335,16 @@ def _train(
         logger.event("done", step=trainer.step, epoch=trainer.epoch, path=str(path))
     finally:
         logger.close()
-    return TrainResult(run_dir, trainer.step, trainer.epoch, path, released_export_path(run_dir, trainer.role),
-                       last, history)
+    history = logger.history
+    return TrainResult(
+        run_dir,
+        trainer.step,
+        trainer.epoch,
+        path,
+        released_export_path(run_dir, trainer.role),
+        history[-1] if history else {},
+        history,
+    )
 
 
 def _collate_for(stage: str) -> Callable:
@@ -305,4 +354,3 @@ def _collate_for(stage: str) -> Callable:
 
         return collate_scenes
     return default_collate
-
