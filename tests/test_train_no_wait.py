@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import default_collate
 
 from siedob.checkpoints import RELEASED, save_released
-from siedob.config import default_config_path, load_config
+from siedob.config import load_stage_config
 from siedob.data.datasets import collate_scenes
 from siedob.nn import BackgroundGenerator, ObjectInpaintingGenerator, ObjectStyleGenerator
 from siedob.train.distributed import DistContext
@@ -55,7 +55,7 @@ def _batch(stage: str, cfg, data: Path):
 
 @pytest.mark.parametrize("stage", STAGES)
 def test_training_step_never_reads_the_device(stage, data, submodels):
-    cfg = load_config(default_config_path(stage), overrides(stage))
+    cfg = load_stage_config(stage, overrides=overrides(stage))
     kwargs = {"submodels": submodels, "data_root": data} if stage == "fusion" else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -54,10 +54,6 @@ class StylePropagate(nn.Module):
         #: False: no context style codes (zero style map; the "w/o SASPM" ablation).
         self.propagate = True
 
-    def class_codes(self, f: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        """B×L×C class codes from the context (:func:`class_style_codes`)."""
-        return class_style_codes(f, context)
-
     def forward(
         self, feat: torch.Tensor, segmap: torch.Tensor, bg_mask: torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
@@ -68,7 +64,7 @@ class StylePropagate(nn.Module):
         mask = F.interpolate(mask, size=size, mode="nearest")
         bg_seg = segmap * bg_mask
         if self.propagate:
-            codes = self.class_codes(f, bg_seg * (1 - mask))
+            codes = class_style_codes(f, bg_seg * (1 - mask))
             style_map = torch.bmm(codes.transpose(1, 2), bg_seg.flatten(2)).view(f.shape)
         else:
             style_map = torch.zeros_like(f)

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from siedob.checkpoints import RELEASED, save_released
-from siedob.config import default_config_path, load_config
+from siedob.config import load_stage_config
 from siedob.nn import BackgroundGenerator, ObjectInpaintingGenerator, ObjectStyleGenerator
 from siedob.train.authors_batch import from_authors_batch, patch_boxes_from_draws
 from siedob.train.stages import STAGE_TRAINERS
@@ -120,7 +120,7 @@ class Step:
     trainer: Trainer
     losses: Dict[str, float]
     modules: Dict[str, nn.Module]
-    before: "Worst"
+    before: Worst
 
 
 def reference_step(path: Path, tmp: Path, overrides: Sequence[str] = ()) -> Step:
@@ -129,7 +129,7 @@ def reference_step(path: Path, tmp: Path, overrides: Sequence[str] = ()) -> Step
     meta = record["meta"]
     stage = meta["stage"]
     detweights = load_detweights(path.parent.parent)
-    cfg = load_config(default_config_path(stage), list(overrides))
+    cfg = load_stage_config(stage, overrides=list(overrides))
     kwargs: Dict[str, Any] = {}
     if stage == "fusion":
         _write_frozen_chain(tmp, detweights, int(meta["weights_seed"]))
@@ -185,7 +185,7 @@ def tolerance(stage: str) -> Tolerance:
     return Tolerance(entry_rel=2e-2) if stage == "instance_style" else Tolerance()
 
 
-def _entries(summary: Mapping[str, Any]) -> "tuple[torch.Tensor, torch.Tensor]":
+def _entries(summary: Mapping[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
     """(flat indices, values) of a tensor summary: every entry when stored in full, else the samples."""
     if "full" in summary:
         full = torch.as_tensor(summary["full"]).flatten().double()
