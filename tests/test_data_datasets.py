@@ -111,6 +111,22 @@ def test_object_style_reference_is_another_crop_of_the_same_class(root):
         assert it["sty_cls_map"][1 - channel].sum() == 0
 
 
+def test_object_style_reference_is_read_plain_not_augmented(root):
+    """The authors read G_OG's reference resized to 64 only: no resize-crop, no flip (the target is augmented)."""
+    cfg = data_cfg("instance_style")
+    ds = ObjectDataset(root, cfg, "style", train=True)
+    torch.manual_seed(0)
+    for i in range(12):
+        it = ds[i]
+        c = ds.classes.index(it["cls"])
+        path = ds.files[c][ds.names[c].index(it["sty_name"])]
+        img = cv2.resize(cv2.imread(str(path)), (64, 64))
+        mask = cv2.resize(cv2.imread(str(ds.mask_files[c][ds.names[c].index(it["sty_name"])]), 0), (64, 64),
+                          interpolation=cv2.INTER_NEAREST)
+        plain = image_to_tensor(img) * torch.from_numpy(mask.astype(np.float32) / 255)[None]
+        assert torch.equal(it["sty_img"], plain), f"item {i}: reference {it['sty_name']} was augmented"
+
+
 @pytest.mark.parametrize("stage, mode", [("instance_inpainting", "inpaint"), ("instance_style", "style")])
 @pytest.mark.parametrize("train", [True, False])
 def test_object_crop_cache_gives_identical_samples(root, stage, mode, train):
