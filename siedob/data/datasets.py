@@ -147,7 +147,9 @@ class ObjectDataset(Dataset):
     def __len__(self) -> int:
         return self.per_class * len(self.classes) if self.train else len(self.flat)
 
-    def _load(self, rng: np.random.Generator, c: int, j: int, augment: bool = True) -> Tuple[np.ndarray, np.ndarray]:
+    def _load(
+        self, rng: np.random.Generator, c: int, j: int, augment: bool = True
+    ) -> Tuple[np.ndarray, np.ndarray]:
         """Float image (3×s×s, [-1, 1]) and instance mask (1×s×s) of crop j of class c, augmented in training."""
         if self.cache is None:
             img, mask = read_crop(self.files[c][j], self.size, self.mask_files[c][j])
@@ -169,14 +171,8 @@ class ObjectDataset(Dataset):
             c, j = self.flat[i]
         img, inst = self._load(rng, c, j)
         code = self.codes[c]
-        item: Dict[str, Any] = {
-            "image": img,
-            "inst_mask": inst,
-            "class_map": inst * code,
-            "obj": img * inst,
-            "cls": self.classes[c],
-            "name": self.names[c][j],
-        }
+        item: Dict[str, Any] = {"image": img, "inst_mask": inst, "class_map": inst * code, "obj": img * inst,
+                                "cls": self.classes[c], "name": self.names[c][j]}
         if self.mode == "inpaint":
             if self.train:
                 m = object_train_mask(rng, i, self.size, self.cfg["brush"], self.cfg["side_fraction"])
@@ -190,9 +186,8 @@ class ObjectDataset(Dataset):
             k = int(rng.integers(n - 1)) if n > 1 else 0
             k = k + 1 if n > 1 and k >= j else k
             sty, sty_inst = self._load(rng, c, k, augment=False)
-            item.update(
-                sty_img=sty * sty_inst, sty_inst_mask=sty_inst, sty_cls_map=sty_inst * code, sty_name=self.names[c][k]
-            )
+            item.update(sty_img=sty * sty_inst, sty_inst_mask=sty_inst, sty_cls_map=sty_inst * code,
+                        sty_name=self.names[c][k])
         return {key: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for key, v in item.items()}
 
 
@@ -206,11 +201,7 @@ class SceneDataset(Dataset):
     """
 
     def __init__(
-        self,
-        root: PathLike,
-        data_cfg: Mapping[str, Any],
-        stage: str = "fusion",
-        train: bool = True,
+        self, root: PathLike, data_cfg: Mapping[str, Any], stage: str = "fusion", train: bool = True,
         load_2048: bool = False,
     ):
         if stage not in ("background", "fusion"):
@@ -262,14 +253,8 @@ class SceneDataset(Dataset):
                 item["image2048"] = image_to_tensor(big[:, ::-1] if flip else big)
             c = self.cfg
             mask = scene_train_mask(
-                rng,
-                i,
-                inst,
-                c["brush"],
-                int(c["box_size"]),
-                float(c["instance_box_prob"]),
-                int(c["instance_box_min_area"]),
-                int(c["instance_box_margin"]),
+                rng, i, inst, c["brush"], int(c["box_size"]), float(c["instance_box_prob"]),
+                int(c["instance_box_min_area"]), int(c["instance_box_margin"]),
             )
         else:
             mask = read_test_mask(self.masks[i])
@@ -279,15 +264,8 @@ class SceneDataset(Dataset):
         mask_t = map_to_tensor(mask)
         dis = disassemble(image, labels, instances, mask_t, self.rules)
         item.update(
-            image=image,
-            labels=labels,
-            instances=instances,
-            mask=mask_t,
-            masked_image=image * (1 - mask_t),
-            edge=edge_map(instances) * mask_t,
-            fg_mask=dis.fg_mask,
-            bg_mask=dis.bg_mask,
-            bg_mask_ori=dis.bg_mask_ori,
+            image=image, labels=labels, instances=instances, mask=mask_t, masked_image=image * (1 - mask_t),
+            edge=edge_map(instances) * mask_t, fg_mask=dis.fg_mask, bg_mask=dis.bg_mask, bg_mask_ori=dis.bg_mask_ori,
         )
         if self.stage == "fusion":
             item["objects"] = dis.objects

@@ -97,26 +97,15 @@ class ObjectStyleGenerator(nn.Module):
         self.up = nn.Upsample(scale_factor=2)
 
     def forward(
-        self,
-        cls_map: torch.Tensor,
-        sty_img: torch.Tensor,
-        sty_cls_map: torch.Tensor,
-        inst_mask: torch.Tensor,
+        self, cls_map: torch.Tensor, sty_img: torch.Tensor, sty_cls_map: torch.Tensor, inst_mask: torch.Tensor,
         code: Optional[torch.Tensor] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x, code = self.synthesise(cls_map, sty_img, sty_cls_map, code)
         cycle = self.cycle_style(torch.cat((x * inst_mask, cls_map), dim=1))
         return x, code, cycle
 
-    def encode_style(self, sty_img: torch.Tensor, sty_cls_map: torch.Tensor) -> torch.Tensor:
-        """The style code (B×style_dim×1×1) of a reference object."""
-        return self.enc_style(torch.cat((sty_img, sty_cls_map), dim=1))
-
     def synthesise(
-        self,
-        cls_map: torch.Tensor,
-        sty_img: torch.Tensor,
-        sty_cls_map: torch.Tensor,
+        self, cls_map: torch.Tensor, sty_img: torch.Tensor, sty_cls_map: torch.Tensor,
         code: Optional[torch.Tensor] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         """``(image, style_code)`` without the cycle code, which only training uses (the edit chain's call).
@@ -124,7 +113,7 @@ class ObjectStyleGenerator(nn.Module):
         A given ``code`` replaces the reference's (the "noise instead of the style bank" ablation).
         """
         if code is None:
-            code = self.encode_style(sty_img, sty_cls_map)
+            code = self.enc_style(torch.cat((sty_img, sty_cls_map), dim=1))
         x = self.enc3(self.enc2(self.enc1(self.init_conv(cls_map))))
         x = self.resblk4(self.resblk3(self.resblk2(self.resblk1(x))))
         x = self.spade1_2(self.spade1_1(x, cls_map, code), cls_map, code)
@@ -237,11 +226,7 @@ class ObjectStyleWrapper(nn.Module):
         self.fg_style = ObjectStyleGenerator(ngf)
 
     def forward(
-        self,
-        cls_map: torch.Tensor,
-        sty_img: torch.Tensor,
-        sty_cls_map: torch.Tensor,
-        inst_mask: torch.Tensor,
+        self, cls_map: torch.Tensor, sty_img: torch.Tensor, sty_cls_map: torch.Tensor, inst_mask: torch.Tensor,
         code: Optional[torch.Tensor] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.fg_style(cls_map, sty_img, sty_cls_map, inst_mask, code)

@@ -65,8 +65,9 @@ def sample_patch_boxes(
 
 
 def host_mask(mask: torch.Tensor, bg_mask: torch.Tensor) -> np.ndarray:
-    """``mask·bg_mask`` of a loader batch (B×1×H×W host tensors) as a B×H×W array."""
-    return (mask * bg_mask)[:, 0].numpy()
+    """``mask·bg_mask`` of a loader batch as a B×H×W array (free for the loader's host tensors; a device batch
+    would be read back here, which is why the trainer samples before the upload)."""
+    return (mask * bg_mask)[:, 0].cpu().numpy()
 
 
 def cut_patches(x: torch.Tensor, boxes: Sequence[Sequence[Box]], size: int) -> Optional[torch.Tensor]:
