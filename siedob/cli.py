@@ -27,6 +27,7 @@ class Parser(argparse.ArgumentParser):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("description", "")
+        kwargs.setdefault("allow_abbrev", False)  # an old option name must not silently match a new one
         kwargs["description"] = f"{kwargs['description']} {PATHS_NOTE}".strip()
         super().__init__(*args, **kwargs)
 

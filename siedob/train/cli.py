@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Optional, Sequence
 
-from siedob.cli import Parser, add_config, add_device, existing_dir
+from siedob.cli import Parser, add_config, add_device, check_output_dir, existing_dir
 from siedob.config import STAGES, dump_config, load_config
 from siedob.errors import UsageError, run_cli
 
@@ -72,6 +72,8 @@ def main(argv: Optional[Sequence[str]] = None, stage: Optional[str] = None) -> i
         if args.allow_config_change:
             raise UsageError("--allow-config-change applies with --resume only")
         output = args.output if args.output is not None else str(Path("runs") / stage)
+        if not args.print_config:
+            check_output_dir(Path(output), "run folder")
     if args.max_steps is not None and args.max_steps < 0:
         raise UsageError("--max-steps must be >= 0")
     if args.checkpoints is not None and stage != "fusion":

@@ -134,7 +134,7 @@ class ObjectStyleTrainer(Trainer):
         else:
             feats = [torch.cat([f, f]) for f in self.vgg_target(b["obj"])]
         vgg = float(t["lambda_vgg"]) * self.vgg_loss(out["x"], y_feats=feats)
-        cyc = float(t.get("lambda_cycle", 1.0)) * style_cycle_loss(out["code"], out["cycle"])
+        cyc = float(t["lambda_cycle"]) * style_cycle_loss(out["code"], out["cycle"])
         return l1 + gan + vgg + cyc, {"G_l1": l1, "G_gan": gan, "G_vgg": vgg, "G_cycle": cyc}
 
     def panel(self, b: Tensors, out: Tensors) -> Tensors:
@@ -199,14 +199,14 @@ class BackgroundTrainer(Trainer):
     d_names = ("netD_BG", "netD_patch")
 
     def build_generator(self) -> nn.Module:
-        return BackgroundGenerator(int(self.mcfg["ngf"]), int(self.mcfg.get("lab_dim", 34)))
+        return BackgroundGenerator(int(self.mcfg["ngf"]), int(self.mcfg["lab_dim"]))
 
     def released_module(self) -> nn.Module:
         return self.generator
 
     def prepare(self, batch: Mapping[str, Any]) -> Tensors:
         b = self.to_device(batch)
-        lab_dim = int(self.mcfg.get("lab_dim", 34))
+        lab_dim = int(self.mcfg["lab_dim"])
         bg = b["bg_mask"]
         b["segmap"] = self._fmt(one_hot_labels(b["labels"], lab_dim))
         b["mask_b"] = b["mask"] * bg
@@ -276,7 +276,7 @@ class FusionTrainer(Trainer):
                 "fusion training needs --submodels DIR holding object_inpainting.pth, object_style.pth and bg.pth"
             )
         directory = Path(submodels)
-        self.submodels_train_mode = bool(self.mcfg.get("submodels_train_mode", True))
+        self.submodels_train_mode = bool(self.mcfg["submodels_train_mode"])
         nets = {}
         for role in ("object_inpainting", "object_style", "background"):
             path = directory / RELEASED[role].filename
@@ -291,7 +291,7 @@ class FusionTrainer(Trainer):
                             device=self.device, rules=rules_from_config(data_cfg, train=True))
         self.frozen = {"object_inpainting": self.chain.inpainting, "object_style": self.chain.style,
                        "background": self.chain.background}
-        self.slots = int(data_cfg.get("styles_per_class", 4))
+        self.slots = int(data_cfg["styles_per_class"])
         self.style_files = style_files(data_root) if data_root is not None else {}
         #: A fixed style bank to use instead of per-scene draws from the object datasets (benchmarks).
         self.style_bank: Optional[StyleBank] = None
@@ -320,7 +320,7 @@ class FusionTrainer(Trainer):
         masked_g = self.compose(batch)
         b = self.to_device({k: v for k, v in batch.items() if k != "objects"})
         b["masked_G"] = self._fmt(masked_g)
-        b["segmap"] = self._fmt(one_hot_labels(b["labels"], int(self.mcfg.get("lab_dim", 34))))
+        b["segmap"] = self._fmt(one_hot_labels(b["labels"], int(self.mcfg["lab_dim"])))
         return b
 
     def forward_g(self, b: Tensors) -> Tensors:
