@@ -132,9 +132,9 @@ def test_refuses_to_overwrite_and_nan_stops_keeping_last_checkpoint(data, vgg, t
 
 def _fixed_items(stage: str, data: Path, n: int = 2):
     """n dataset items drawn once (a fixed tiny training set to overfit)."""
-    from siedob.config import default_config_path, load_config
+    from siedob.config import load_stage_config
 
-    cfg = load_config(default_config_path(stage), overrides(stage))
+    cfg = load_stage_config(stage, overrides=overrides(stage))
     ds, _ = build_dataset(stage, cfg, data)
     torch.manual_seed(5)
     return [ds[i] for i in range(n)]
@@ -172,9 +172,9 @@ def test_each_step_writes_latest_once(data, vgg, tmp_path, monkeypatch):
 
     monkeypatch.setattr(checkpointing, "save_file", recording_save)
     stage = "background"
-    from siedob.config import default_config_path, load_config
+    from siedob.config import load_stage_config
 
-    dataset, _ = build_dataset(stage, load_config(default_config_path(stage), overrides(stage)), data)
+    dataset, _ = build_dataset(stage, load_stage_config(stage, overrides=overrides(stage)), data)
     per_epoch = -(-len(dataset) // 2)  # batch size 2 in the test overrides
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

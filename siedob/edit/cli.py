@@ -129,14 +129,12 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "siedob-edit") -> int
         if not scene.mask.any():
             writes.append((out, scene.image))
             continue
-        stages = editor.edit(scene.image, scene.labels, scene.instances, scene.mask, bank, args.save_stages)
+        stages = editor.edit(scene.image, scene.labels, scene.instances, scene.mask, bank)
+        writes.append((out, tensor_to_image(stages.result)))
         if args.save_stages:
             from siedob.edit.panel import build_panel
 
-            writes.append((out, tensor_to_image(stages.result)))
             writes.append((out.with_name(f"{out.stem}_stages.png"), build_panel(scene, stages)))
-        else:
-            writes.append((out, tensor_to_image(stages)))
     for path, img in writes:
         try:
             write_atomic(path, img)

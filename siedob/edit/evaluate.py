@@ -54,7 +54,7 @@ def _scene_outputs(job) -> None:
         instances = read_instances(job.data_root / "test" / "inst_map" / f"{image.stem}.png")
         m = read_test_mask(mask)
         bank = draw_style_bank(files, STYLE_SLOTS)
-        stages = editor.edit(img, labels, instances, m, bank, return_stages=True)
+        stages = editor.edit(img, labels, instances, m, bank)
         if job.mode == "background":
             msk = stages.mask
             out = stages.bg_output * msk + image_to_tensor(img).to(msk.device) * (1 - msk)
