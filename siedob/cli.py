@@ -65,8 +65,13 @@ def positive_int(text: str) -> int:
 
 
 def add_device(p: argparse.ArgumentParser, default: str = "auto") -> None:
-    p.add_argument("--device", type=device_arg, default=default, metavar="auto|cpu|cuda|cuda:N",
-                   help=f"where the networks run (default: {default}; auto picks CUDA when available)")
+    p.add_argument(
+        "--device",
+        type=device_arg,
+        default=default,
+        metavar="auto|cpu|cuda|cuda:N",
+        help=f"where the networks run (default: {default}; auto picks CUDA when available)",
+    )
 
 
 def add_overwrite(p: argparse.ArgumentParser, what: str = "outputs that already exist") -> None:
@@ -75,8 +80,14 @@ def add_overwrite(p: argparse.ArgumentParser, what: str = "outputs that already 
 
 def add_config(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--config", default=None, metavar="FILE", help=f"config file (default: {what})")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set train.batch_size=8 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.batch_size=8 (repeatable)",
+    )
 
 
 def existing_dir(path: Optional[str], what: str) -> Optional[Path]:

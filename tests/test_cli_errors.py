@@ -27,49 +27,71 @@ class Case(NamedTuple):
 
 
 def _cases() -> Dict[str, Case]:
-    e, t, s, p, c, q = edit_cli.main, train_cli.main, synthetic.main, prepare_cityscapes.main, checkpoints.main, \
-        quickstart.main
+    e, t, s, p, c, q = (
+        edit_cli.main,
+        train_cli.main,
+        synthetic.main,
+        prepare_cityscapes.main,
+        checkpoints.main,
+        quickstart.main,
+    )
     cpu = ["--device", "cpu"]
     return {
         # siedob-edit / fusion/test_one_image.py
         "edit_missing_input": Case(e, ["--input", "nope", "--output", "out", *cpu], ["nope", "not found"], ["out"]),
-        "edit_input_is_file": Case(e, ["--input", "afile.txt", "--output", "out"], ["afile.txt", "expected a folder"],
-                                   ["out"]),
+        "edit_input_is_file": Case(
+            e, ["--input", "afile.txt", "--output", "out"], ["afile.txt", "expected a folder"], ["out"]
+        ),
         "edit_missing_checkpoints": Case(e, ["--checkpoints", "nope", "--output", "out", *cpu], ["nope"], ["out"]),
         "edit_mixes_folder_and_single": Case(e, ["--input", "empty", "--image", "x.jpg"], ["--input", "--image"]),
-        "edit_output_folder_with_single": Case(e, ["--output", "out", "--image", "x.jpg"], ["--output", "--image"],
-                                               ["out"]),
+        "edit_output_folder_with_single": Case(
+            e, ["--output", "out", "--image", "x.jpg"], ["--output", "--image"], ["out"]
+        ),
         "edit_single_option_without_image": Case(e, ["--labels", "x.png"], ["--labels needs --image"]),
         "edit_output_is_file": Case(e, ["--output", "afile.txt/sub", *cpu], ["afile.txt", "not writable"]),
         "edit_unwritable_output": Case(e, ["--output", str(UNWRITABLE), *cpu], ["not writable"]),
         "edit_bad_device": Case(e, ["--device", "gpu0"], ["--device", "cuda:N"]),
-        "edit_missing_style_dir": Case(e, ["--style-dir", "nope", "--output", "out", *cpu], ["nope", "style folder"],
-                                       ["out"]),
+        "edit_missing_style_dir": Case(
+            e, ["--style-dir", "nope", "--output", "out", *cpu], ["nope", "style folder"], ["out"]
+        ),
         "edit_unknown_option": Case(e, ["--out", "x.png"], ["unrecognized arguments", "--help"]),
         # siedob-train / <stage>/train.py
-        "train_bad_set_type": Case(t, ["fusion", "--output", "run", "--set", "train.batch_size=many"],
-                                   ["train.batch_size=many", "must be an integer"], ["run"]),
-        "train_bad_set_key": Case(t, ["background", "--output", "run", "--set", "model.d_in_nc=37"],
-                                  ["no key 'model.d_in_nc'"], ["run"]),
-        "train_set_without_value": Case(t, ["background", "--output", "run", "--set", "train.lr"],
-                                        ["expected key=value"], ["run"]),
+        "train_bad_set_type": Case(
+            t,
+            ["fusion", "--output", "run", "--set", "train.batch_size=many"],
+            ["train.batch_size=many", "must be an integer"],
+            ["run"],
+        ),
+        "train_bad_set_key": Case(
+            t, ["background", "--output", "run", "--set", "model.d_in_nc=37"], ["no key 'model.d_in_nc'"], ["run"]
+        ),
+        "train_set_without_value": Case(
+            t, ["background", "--output", "run", "--set", "train.lr"], ["expected key=value"], ["run"]
+        ),
         "train_resume_missing_run": Case(t, ["--resume", "nope"], ["nope", "not found"], ["nope"]),
         "train_resume_without_checkpoints": Case(t, ["instance_style", "--resume", "empty"], ["nothing to resume"]),
-        "train_empty_data_root": Case(t, ["instance_inpainting", "--data-root", "empty", "--output", "run", *cpu],
-                                      ["empty", "no *.jpg files"], ["run"]),
-        "train_missing_data_root": Case(t, ["background", "--data-root", "nope", "--output", "run", *cpu],
-                                        ["nope", "data root not found"], ["run"]),
-        "train_missing_config": Case(t, ["fusion", "--config", "nope.yaml", "--output", "run"],
-                                     ["nope.yaml", "not found"], ["run"]),
-        "train_config_is_folder": Case(t, ["fusion", "--config", "empty", "--output", "run"], ["is a folder"],
-                                       ["run"]),
-        "train_config_not_yaml": Case(t, ["fusion", "--config", "bad.yaml", "--output", "run"], ["not valid YAML"],
-                                      ["run"]),
+        "train_empty_data_root": Case(
+            t,
+            ["instance_inpainting", "--data-root", "empty", "--output", "run", *cpu],
+            ["empty", "no *.jpg files"],
+            ["run"],
+        ),
+        "train_missing_data_root": Case(
+            t, ["background", "--data-root", "nope", "--output", "run", *cpu], ["nope", "data root not found"], ["run"]
+        ),
+        "train_missing_config": Case(
+            t, ["fusion", "--config", "nope.yaml", "--output", "run"], ["nope.yaml", "not found"], ["run"]
+        ),
+        "train_config_is_folder": Case(t, ["fusion", "--config", "empty", "--output", "run"], ["is a folder"], ["run"]),
+        "train_config_not_yaml": Case(
+            t, ["fusion", "--config", "bad.yaml", "--output", "run"], ["not valid YAML"], ["run"]
+        ),
         "train_output_is_file": Case(t, ["background", "--output", "afile.txt", *cpu], ["afile.txt", "is a file"]),
         "train_unwritable_output": Case(t, ["background", "--output", str(UNWRITABLE), *cpu], ["not writable"]),
         "train_checkpoints_not_fusion": Case(t, ["background", "--checkpoints", "empty"], ["fusion stage only"]),
-        "train_resume_and_other_output": Case(t, ["--resume", "empty", "--output", "other"], ["--resume", "--output"],
-                                              ["other"]),
+        "train_resume_and_other_output": Case(
+            t, ["--resume", "empty", "--output", "other"], ["--resume", "--output"], ["other"]
+        ),
         "train_no_stage": Case(t, [], ["name the stage"]),
         "train_allow_change_without_resume": Case(t, ["fusion", "--allow-config-change"], ["with --resume only"]),
         "train_unknown_stage": Case(t, ["bogus"], ["invalid choice"]),
@@ -82,8 +104,9 @@ def _cases() -> Dict[str, Case]:
         "prepare_missing_src": Case(p, ["--src", "nope", "--dst", "out"], ["nope", "not found"], ["out"]),
         "prepare_empty_src": Case(p, ["--src", "empty", "--dst", "out", "--workers", "1"], ["leftImg8bit"], ["out"]),
         "prepare_dst_is_file": Case(p, ["--src", "empty", "--dst", "afile.txt/x"], ["afile.txt", "not writable"]),
-        "prepare_missing_config": Case(p, ["--src", "empty", "--dst", "out", "--config", "nope.yaml"], ["nope.yaml"],
-                                       ["out"]),
+        "prepare_missing_config": Case(
+            p, ["--src", "empty", "--dst", "out", "--config", "nope.yaml"], ["nope.yaml"], ["out"]
+        ),
         # siedob-check-checkpoints
         "check_missing_folder": Case(c, ["--checkpoints", "nope"], ["nope", "not found"]),
         "check_empty_folder": Case(c, ["empty"], ["object_inpainting.pth"]),
@@ -129,11 +152,14 @@ def test_bad_input_is_one_line_exit_2(name, workdir, capsys):
     assert _snapshot(workdir) == before
 
 
-@pytest.mark.parametrize("exc, line", [
-    (PermissionError(13, "Permission denied", "/some/output.png"), "error: /some/output.png: Permission denied"),
-    (IsADirectoryError(21, "Is a directory", "/some/folder"), "error: /some/folder: Is a directory"),
-    (OSError(28, "No space left on device"), "error: No space left on device"),
-])
+@pytest.mark.parametrize(
+    "exc, line",
+    [
+        (PermissionError(13, "Permission denied", "/some/output.png"), "error: /some/output.png: Permission denied"),
+        (IsADirectoryError(21, "Is a directory", "/some/folder"), "error: /some/folder: Is a directory"),
+        (OSError(28, "No space left on device"), "error: No space left on device"),
+    ],
+)
 def test_os_errors_become_one_line_naming_the_file(exc, line, capsys):
     def fails(argv):
         raise exc
@@ -145,11 +171,16 @@ def test_os_errors_become_one_line_naming_the_file(exc, line, capsys):
 @pytest.mark.parametrize("script", ["siedob.train.cli", "siedob.data.synthetic"])
 def test_console_scripts_print_no_traceback(script, tmp_path):
     """As a process: the module entry points go through run_cli too."""
-    code = {"siedob.train.cli": "from siedob.train.cli import console_main as m; m()",
-            "siedob.data.synthetic": "from siedob.data.synthetic import cli as m; m()"}[script]
-    argv = {"siedob.train.cli": ["fusion", "--set", "train.lr=x"],
-            "siedob.data.synthetic": ["--output", str(tmp_path / "f" / "x"), "--scenes", "-3"]}[script]
-    proc = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120,
-                          cwd=tmp_path)
+    code = {
+        "siedob.train.cli": "from siedob.train.cli import console_main as m; m()",
+        "siedob.data.synthetic": "from siedob.data.synthetic import cli as m; m()",
+    }[script]
+    argv = {
+        "siedob.train.cli": ["fusion", "--set", "train.lr=x"],
+        "siedob.data.synthetic": ["--output", str(tmp_path / "f" / "x"), "--scenes", "-3"],
+    }[script]
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and proc.stderr.startswith("error: "), proc.stderr

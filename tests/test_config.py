@@ -34,8 +34,14 @@ def test_ablation_switches_and_run_options_have_their_defaults():
     assert bg["train"]["style_propagation"] is True and bg["train"]["patch_discriminator"] is True
     st = load_stage_config("instance_style")
     assert st["train"]["style_cycle_loss"] is True and st["train"]["style_source"] == "bank"
-    assert st["run"] == {"device": "auto", "amp": "none", "channels_last": False, "vgg_weights": None,
-                         "submodels": None, "max_steps": None}
+    assert st["run"] == {
+        "device": "auto",
+        "amp": "none",
+        "channels_last": False,
+        "vgg_weights": None,
+        "submodels": None,
+        "max_steps": None,
+    }
     assert "style_dim" not in st["model"] and "d_in_nc" not in st["model"]
     assert load_stage_config("background")["model"]["lab_dim"] == 34
 
@@ -156,8 +162,10 @@ def test_stage_table_drives_released_files_generators_and_trainers():
     assert list(STAGES) == ["instance_inpainting", "instance_style", "background", "fusion"]
     assert [s.number for s in STAGES.values()] == [1, 2, 3, 4]
     assert {s.role: s.released for s in STAGES.values()} == {
-        "object_inpainting": "object_inpainting.pth", "object_style": "object_style.pth",
-        "background": "bg.pth", "fusion": "Fnet.pth",
+        "object_inpainting": "object_inpainting.pth",
+        "object_style": "object_style.pth",
+        "background": "bg.pth",
+        "fusion": "Fnet.pth",
     }
     for s in STAGES.values():
         assert RELEASED[s.role].filename == s.released
