@@ -6,7 +6,7 @@ Batches are those of :mod:`siedob.data.datasets` (``ObjectDataset`` / ``SceneDat
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Type, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -340,11 +340,3 @@ class FusionTrainer(Trainer):
         super().load_state_dict(state, where)
         for role, sd in state["resume"].get("frozen", {}).items():
             load_state_into(self.frozen[role], sd, f"{where} ['resume']['frozen']['{role}']")
-
-
-STAGE_TRAINERS: Dict[str, Type[Trainer]] = {
-    "instance_inpainting": ObjectInpaintingTrainer,
-    "instance_style": ObjectStyleTrainer,
-    "background": BackgroundTrainer,
-    "fusion": FusionTrainer,
-}
