@@ -274,7 +274,7 @@ def test_fusion_masked_G_equals_the_per_scene_chain_in_eval_mode(trainer):
         "background": trainer.chain.background,
     }
     with trainer.evaluation():
-        masked_g = trainer.compose(batch)
+        masked_g = trainer.compose(batch).masked_G
     assert not trainer.chain.background.training
     pooled = trainer.style_bank
     position = 0
