@@ -7,6 +7,8 @@ at a time), scenes edited one by one, and counts of network forwards taken with 
 from __future__ import annotations
 
 import copy
+import subprocess
+import sys
 import warnings
 from pathlib import Path
 from typing import Dict, List
@@ -300,3 +302,14 @@ def test_fusion_masked_G_equals_the_per_scene_chain_in_eval_mode(trainer):
             )
         err = (masked_g[i] - ref["masked_G"]).abs().max().item()
         assert err <= 1e-5, f"scene {i}: masked_G differs from the per-scene composition by {err:.3g}"
+
+
+def test_training_does_not_import_the_edit_front_end():
+    """``siedob.train`` builds on the model layer, not on ``siedob.edit``."""
+    code = (
+        "import sys, siedob.train.stages, siedob.train.run; "
+        "bad = sorted(m for m in sys.modules if m.startswith('siedob.edit')); "
+        "assert not bad, bad"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr.strip().splitlines()[-1:]
