@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from siedob.checkpoints import RELEASED, load_file, load_released
-from siedob.edit.chain import load_network
+from siedob.model import load_network
 from siedob.nn import BackgroundGenerator, FusionGenerator, ObjectInpaintingGenerator, ObjectStyleGenerator
 from siedob.train import NonFiniteLossError, train_stage
 from siedob.train.run import build_dataset

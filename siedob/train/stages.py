@@ -16,7 +16,7 @@ from siedob.checkpoints import RELEASED, CheckpointError, load_state_into
 from siedob.data.style_bank import StyleBank, draw_style_bank, style_files
 from siedob.errors import SiedobError
 from siedob.maps import one_hot_labels
-from siedob.model import Chain, SceneBatch, load_network
+from siedob.model import Chain, ChainOutput, SceneBatch, load_network
 from siedob.nn import BackgroundGenerator, FusionGenerator, ObjectInpaintingWrapper, ObjectStyleWrapper
 from siedob.train.losses import hinge_d_loss, hinge_g_loss, style_cycle_loss
 from siedob.train.trainer import Tensors, Trainer
@@ -289,13 +289,17 @@ class FusionTrainer(Trainer):
         """One bank of ``slots`` references per class for each of ``n`` scenes, drawn in scene order."""
         return [self.style_bank or draw_style_bank(self.style_files, self.slots) for _ in range(n)]
 
-    def compose(self, batch: Mapping[str, Any]) -> torch.Tensor:
-        """``masked_G`` of every scene from the frozen chain (objects, paste, G_B), one chain call per batch."""
+    def compose(self, batch: Mapping[str, Any]) -> ChainOutput:
+        """The frozen chain on the whole batch (objects, paste, G_B, ``masked_G``; not F).
+
+        The scenes' style references are the batch's ``style_banks`` (one per scene) when the loader
+        supplies them (the authors' loader does; pinned references replay a recorded step), else drawn here.
+        """
         self.chain.train(self.submodels_train_mode and not self.evaluating)
+        n = batch["image"].shape[0]
+        banks = batch["style_banks"] if "style_banks" in batch else self.style_banks(n)
         with torch.no_grad():
-            out = self.chain(self.scene_batch(batch), self.style_banks(batch["image"].shape[0]),
-                             pooled_styles=True, fuse=False)
-        return out.masked_G
+            return self.chain(self.scene_batch(batch), banks, pooled_styles=True, fuse=False)
 
     def build_generator(self) -> nn.Module:
         return FusionGenerator(int(self.mcfg["ngf"]))
@@ -304,8 +308,8 @@ class FusionTrainer(Trainer):
         return self.generator
 
     def prepare(self, batch: Mapping[str, Any]) -> Tensors:
-        masked_g = self.compose(batch)
-        b = self.to_device({k: v for k, v in batch.items() if k != "objects"})
+        masked_g = self.compose(batch).masked_G
+        b = self.to_device({k: v for k, v in batch.items() if k not in ("objects", "style_banks")})
         b["masked_G"] = self._fmt(masked_g)
         b["segmap"] = self._fmt(one_hot_labels(b["labels"], int(self.mcfg["lab_dim"])))
         return b
