@@ -2,7 +2,7 @@
 
 Weights come from the reference ``detweights.fill`` applied to each network's own state dict,
 inputs are built as ``ref_networks.json`` describes, and every output must lie within 1e-4 of
-the authors' (SPEC, reference/README.md).
+the authors' (docs/spec.md, and the README of $SIEDOB_REFERENCE_DIR).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Rules of the scene disassembly (SPEC §5.3 steps 1–4) on hand-built scenes with known answers."""
+"""Rules of the scene disassembly (docs/spec.md §5.3 steps 1–4) on hand-built scenes with known answers."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The edit chain (SPEC §6) with narrow networks: branches, style slots, batching, paste-back, sizes."""
+"""The edit chain (docs/spec.md §6) with narrow networks: branches, style slots, batching, paste-back, sizes."""
 
 from __future__ import annotations
 
@@ -37,7 +37,7 @@ def bank(tmp_path_factory) -> StyleBank:
 
 
 def _sequential_reference(editor: Editor, scene: dict, bank: StyleBank) -> torch.Tensor:
-    """SPEC §6 written out one object at a time, with the authors' sequential paste (no batching, no scatter)."""
+    """docs/spec.md §6 written out one object at a time, with the authors' sequential paste (no batching or scatter)."""
     st = editor.edit(scene["image"], scene["labels"], scene["instances"], scene["mask"], bank, return_stages=True)
     img = image_to_tensor(scene["image"])
     mask = torch.from_numpy(scene["mask"])[None]

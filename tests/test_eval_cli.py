@@ -44,7 +44,7 @@ def error_line(capsys: pytest.CaptureFixture, argv: List[str]) -> str:
 
 
 def make_data_root(root: Path, n_images: int, n_masks: int) -> Path:
-    """A tiny SPEC §5.1 test split: test/images, test/labels, predefined_mask."""
+    """A tiny docs/spec.md §5.1 test split: test/images, test/labels, predefined_mask."""
     scenes = draw_scenes(n_images, seed=11)
     write_images(root / "test" / "images", scenes)
     write_images(root / "test" / "labels", [np.full((64, 64), 7, np.uint8)] * n_images)

@@ -85,7 +85,7 @@ def test_stage_total_parameters():
 
 
 def test_discriminator_output_size():
-    """A 256×256 input gives 3×4×4 logits (SPEC §3.5), a 64×64 object crop 3×1×1."""
+    """A 256×256 input gives 3×4×4 logits (docs/spec.md §3.5), a 64×64 object crop 3×1×1."""
     with torch.no_grad():
         assert build_discriminator("netD_F", ndf=8)(torch.zeros(1, 3, 256, 256)).shape == (1, 3, 4, 4)
         assert build_discriminator("netD_inp", ndf=8)(torch.zeros(1, 7, 64, 64)).shape == (1, 3, 1, 1)

@@ -88,7 +88,7 @@ def test_fusion_submodels_move_only_spectral_norm_buffers(runs):
         moved = [k for k in orig if not torch.equal(orig[k], frozen[k])]
         assert all(k.endswith(("weight_u", "weight_v")) for k in moved), moved
         if role == "background":
-            assert moved, "train-mode G_B should advance its spectral-norm vectors (SPEC §8)"
+            assert moved, "train-mode G_B should advance its spectral-norm vectors (docs/spec.md §8)"
 
 
 def _weights(path: Path) -> dict:

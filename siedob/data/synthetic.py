@@ -240,7 +240,7 @@ def write_raw(out: PathLike, n: int, seed: int = 0, size: Tuple[int, int] = OFFI
 
 
 def write_prepared(out: PathLike, n: int, seed: int = 0, dense: bool = False, overwrite: bool = False) -> str:
-    """Write n scenes directly in the prepared 512×256 layout (SPEC §5.1); returns the summary text."""
+    """Write n scenes directly in the prepared 512×256 layout (docs/spec.md §5.1); returns the summary text."""
     from siedob.data.prepare_cityscapes import Summary, finalize, load_settings, prepare_sample
 
     settings = load_settings()

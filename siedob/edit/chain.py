@@ -1,4 +1,4 @@
-"""The edit chain of SPEC §6: disassemble, generate objects, paste, fill the background, fuse.
+"""The edit chain of docs/spec.md §6: disassemble, generate objects, paste, fill the background, fuse.
 
 The disassembly and the per-object decisions run on the host (they need box coordinates anyway);
 the networks and the compositing run on the editor's device without host synchronisation: every

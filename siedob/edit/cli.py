@@ -42,7 +42,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
-    p = _Parser(prog="siedob-edit", description="Edit images with SIEDOB's chain (SPEC §6).")
+    p = _Parser(prog="siedob-edit", description="Edit images with SIEDOB's chain (docs/spec.md §6).")
     p.add_argument("--checkpoints", default=DEFAULT_CHECKPOINTS, help="folder with the four released .pth files")
     p.add_argument("--input", default=DEFAULT_INPUT, help="example folder in the authors' layout")
     p.add_argument("--output", default=DEFAULT_OUTPUT, help="folder for <name>.png results")

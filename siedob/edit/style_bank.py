@@ -1,4 +1,4 @@
-"""The style bank of the edit chain: reference objects per class that G_OG copies the style of (SPEC §6).
+"""The style bank of the edit chain: reference objects per class that G_OG copies the style of (docs/spec.md §6).
 
 Layout (the authors'): ``<dir>/{car,person}/images/<n>.jpg`` with masks ``<dir>/{car,person}/inst_mask/<n>.png``.
 Each class gets 4 slots filled by seeded random draws from its folder (the authors draw 4 per class

@@ -20,7 +20,7 @@ from siedob.train.trainer import AMP_MODES
 def build_parser(stage: Optional[str] = None) -> argparse.ArgumentParser:
     """Arguments of one stage's trainer (or of ``siedob-train`` with the stage as first argument)."""
     prog = f"{stage}/train.py" if stage else "siedob-train"
-    p = argparse.ArgumentParser(prog=prog, description="Train a SIEDOB stage (SPEC §4).")
+    p = argparse.ArgumentParser(prog=prog, description="Train a SIEDOB stage (docs/spec.md §4).")
     if stage is None:
         p.add_argument("stage", choices=list(STAGES), help="which network to train")
     p.add_argument("--config", default=None, help="stage config (default: <stage>/configs/config.yaml)")
