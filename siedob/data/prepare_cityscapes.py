@@ -26,9 +26,9 @@ import numpy as np
 from tqdm import tqdm
 
 from siedob.config import ConfigError, default_config_path, load_config
+from siedob.data.cli_args import parse_size
 from siedob.data.io import DataError, PathLike, read_bgr, read_instances, read_unchanged, write_atomic
 from siedob.data.masks import brush_mask_from_config, object_train_mask
-from siedob.data.synthetic import parse_size
 from siedob.files import atomic_write_bytes
 from siedob.labels import OBJECT_CLASSES
 

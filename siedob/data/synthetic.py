@@ -18,6 +18,7 @@ from typing import List, NamedTuple, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from siedob.data.cli_args import parse_size
 from siedob.data.io import PathLike, write_atomic
 from siedob.labels import CAR, INSTANCE_FACTOR, PERSON, palette
 
@@ -241,6 +242,8 @@ def write_raw(out: PathLike, n: int, seed: int = 0, size: Tuple[int, int] = OFFI
 
 def write_prepared(out: PathLike, n: int, seed: int = 0, dense: bool = False, overwrite: bool = False) -> str:
     """Write n scenes directly in the prepared 512×256 layout (docs/spec.md §5.1); returns the summary text."""
+    # Deferred: siedob.data imports this module, and a top-level import would load prepare_cityscapes
+    # before ``python -m siedob.data.prepare_cityscapes`` runs it (runpy warns).
     from siedob.data.prepare_cityscapes import Summary, finalize, load_settings, prepare_sample
 
     settings = load_settings()
@@ -252,15 +255,6 @@ def write_prepared(out: PathLike, n: int, seed: int = 0, dense: bool = False, ov
         summary.add(prepare_sample(out, split, name, scene.image, scene.labels, scene.instances, settings, overwrite))
     summary.add(finalize(out, settings, overwrite))
     return summary.text()
-
-
-def parse_size(text: str) -> Tuple[int, int]:
-    """``WxH`` to (W, H)."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 2048x1024, got {text!r}") from None
-    return w, h
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
