@@ -101,11 +101,14 @@ def test_reduced_width_networks_run_at_other_sizes():
     seg[:, 7] = 1
     mask = torch.zeros(1, 1, h, w)
     mask[..., 16:48, 16:64] = 1
+    pre_tanh = []
+    bg.conv_img.conv.register_forward_hook(lambda module, inputs, output: pre_tanh.append(output))
     with torch.no_grad():
         out = bg(torch.randn(1, 39, h, w), seg, mask, torch.ones(1, 1, h, w))
         fused = fusion(torch.randn(1, 3, h, w), seg, mask, torch.zeros(1, 1, h, w))
     assert out.shape == (1, 3, h, w) and fused.shape == (1, 3, h, w)
-    assert out.abs().max() <= 1
+    # the image head is the bias-free conv then tanh, applied once (docs/spec.md §3)
+    assert len(pre_tanh) == 1 and torch.equal(out, torch.tanh(pre_tanh[0]))
 
 
 def test_fusion_adds_residual_to_full_composite():
