@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
@@ -229,15 +228,8 @@ def test_scene_test_mask_is_greyscale_over_255_not_binarised(root, tmp_path):
     assert it["mask"][0, 0, 0] == 0 and it["mask"][0, 0, 200] == 1
 
 
-SAMPLES = os.environ.get("SIEDOB_CITYSCAPES_SAMPLES")
-
-
-@pytest.mark.skipif(
-    not SAMPLES or not Path(SAMPLES).is_dir(),
-    reason="set SIEDOB_CITYSCAPES_SAMPLES to the prepared Cityscapes sample tree to run",
-)
-def test_real_samples_load_every_item():
-    root = Path(SAMPLES)
+def test_real_samples_load_every_item(cityscapes_samples):
+    root = cityscapes_samples
     for stage, mode in (("instance_inpainting", "inpaint"), ("instance_style", "style")):
         for train in (True, False):
             ds = ObjectDataset(root, data_cfg(stage), mode, train)

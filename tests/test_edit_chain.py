@@ -15,7 +15,7 @@ from siedob.edit import EditError, Editor, StyleBank, load_style_bank, paste_obj
 from siedob.edit.chain import load_network
 from siedob.labels import CAR, CLASS_CODES, PERSON
 from siedob.maps import edge_map, one_hot_labels
-from tests.edit_support import (
+from tests.support.edit import (
     CAR_FULL,
     CAR_PART,
     PERSON_PART,

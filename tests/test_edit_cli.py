@@ -14,7 +14,7 @@ import pytest
 from siedob.edit.cli import main
 from siedob.errors import run_cli
 from siedob.panels import TITLE_HEIGHT
-from tests.edit_support import small_networks, toy_scene, write_checkpoints, write_example, write_style_dir
+from tests.support.edit import small_networks, toy_scene, write_checkpoints, write_example, write_style_dir
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -17,9 +17,8 @@ import torch
 from siedob.eval.cli import main
 from siedob.eval.generate import GenerationJob
 from siedob.eval.inception import installed_torchscript_file
-
-from .test_eval_fid import draw_scenes, write_images
-from .test_eval_miou import EXPECTED_MIOU, red_black_scene, write_seg_model
+from tests.support.eval_images import draw_scenes, write_images
+from tests.support.segmenter import EXPECTED_MIOU, red_black_scene, write_seg_model
 
 needs_torchscript = pytest.mark.skipif(
     installed_torchscript_file() is None,

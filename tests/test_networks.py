@@ -19,8 +19,7 @@ from siedob.nn import (
     class_style_codes,
     init_weights,
 )
-
-from .conftest import FIXTURES
+from tests.support.paths import FIXTURES
 
 KEYS = json.loads((FIXTURES / "state_dict_keys.json").read_text())
 COUNTS = json.loads((FIXTURES / "param_counts.json").read_text())

@@ -14,7 +14,7 @@ from siedob.edit.chain import load_network
 from siedob.nn import BackgroundGenerator, FusionGenerator, ObjectInpaintingGenerator, ObjectStyleGenerator
 from siedob.train import NonFiniteLossError, train_stage
 from siedob.train.run import build_dataset
-from tests.train_utils import FIXTURES_KEYS, make_data, overrides, tiny_vgg
+from tests.support.train import FIXTURES_KEYS, make_data, overrides, tiny_vgg
 
 STAGES = ["instance_inpainting", "instance_style", "background", "fusion"]
 NETWORKS = {
