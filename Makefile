@@ -26,8 +26,10 @@ $(TEST_STAMP): $(STAMP)
 test: $(TEST_STAMP)
 	$(PY) -m pytest
 
+# ruff over the whole tree (settings in pyproject.toml): the linter, then the formatter in check mode.
 lint: $(STAMP)
-	$(VENV)/bin/ruff check siedob tests bench instance_inpainting instance_style background fusion
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # requirements.txt is generated from pyproject.toml; tests/test_packaging.py checks they agree.
 requirements: $(STAMP)
