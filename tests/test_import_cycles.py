@@ -151,3 +151,18 @@ def test_siedob_has_no_import_cycle():
     assert "siedob.data.synthetic" in graph and "siedob.data.io" in graph["siedob.data.synthetic"]
     cycle = find_cycle(graph)
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_no_test_module_imports_another_or_conftest():
+    """Shared test helpers live in tests/support/; test modules and conftest are never imported."""
+    bad = []
+    for path in sorted(PACKAGE_DIR.parent.joinpath("tests").rglob("*.py")):
+        for node in _imports(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else [node.module or ""]
+            if isinstance(node, ast.ImportFrom) and node.level and not node.module:
+                names = [a.name for a in node.names]
+            for name in names:
+                last = name.rpartition(".")[2]
+                if last.startswith("test_") or last == "conftest":
+                    bad.append(f"{path.name}: imports {name}")
+    assert not bad, "\n".join(bad)
