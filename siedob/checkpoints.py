@@ -1,6 +1,6 @@
 """Read and write the authors' checkpoint formats, safely and with errors a user can act on.
 
-Released sub-network files (SPEC §6): ``object_inpainting.pth`` → ``{'netG': fg_inpainting.*}``,
+Released sub-network files (docs/spec.md §6): ``object_inpainting.pth`` → ``{'netG': fg_inpainting.*}``,
 ``object_style.pth`` → ``{'netG': fg_style.*}``, ``bg.pth`` → ``{'netG_BG': ...}``,
 ``Fnet.pth`` → ``{'netG_F': ...}``. Everything is loaded with ``weights_only=True`` so that a
 downloaded file cannot run code, and strictly: a missing, unexpected or mis-shaped tensor is

@@ -14,7 +14,7 @@ from typing import Any, Dict
 
 @dataclass(frozen=True)
 class Stage:
-    """One training stage of SIEDOB (SPEC §4)."""
+    """One training stage of SIEDOB (docs/spec.md §4)."""
 
     name: str  # command-line name and stage-folder name
     number: int  # training order (the fusion stage needs stages 1-3 exported first)

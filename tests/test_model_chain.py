@@ -26,7 +26,7 @@ from siedob.labels import CAR, PERSON
 from siedob.maps import edge_map, one_hot_labels
 from siedob.model import SceneBatch, plan_objects, power_iterations, spectral_norm_hooks
 from siedob.train.stages import FusionTrainer
-from tests.edit_support import CAR_FULL, small_networks, toy_scene, write_checkpoints, write_style_dir
+from tests.support.edit import CAR_FULL, small_networks, toy_scene, write_checkpoints, write_style_dir
 from tests.support.legacy_chain import legacy_compose
 from tests.train_utils import overrides, tiny_vgg
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from siedob.checkpoints import load_file
-from tests.train_utils import cli_overrides, make_data
+from tests.support.train import cli_overrides, make_data
 
 REPO = Path(__file__).resolve().parent.parent
 STAGE = "instance_inpainting"

@@ -14,7 +14,7 @@ from siedob.model import load_network
 from siedob.nn import BackgroundGenerator, FusionGenerator, ObjectInpaintingGenerator, ObjectStyleGenerator
 from siedob.train import NonFiniteLossError, train_stage
 from siedob.train.run import build_dataset
-from tests.train_utils import FIXTURES_KEYS, make_data, overrides, tiny_vgg
+from tests.support.train import FIXTURES_KEYS, make_data, overrides, tiny_vgg
 
 STAGES = ["instance_inpainting", "instance_style", "background", "fusion"]
 NETWORKS = {
@@ -88,7 +88,7 @@ def test_fusion_submodels_move_only_spectral_norm_buffers(runs):
         moved = [k for k in orig if not torch.equal(orig[k], frozen[k])]
         assert all(k.endswith(("weight_u", "weight_v")) for k in moved), moved
         if role == "background":
-            assert moved, "train-mode G_B should advance its spectral-norm vectors (SPEC §8)"
+            assert moved, "train-mode G_B should advance its spectral-norm vectors (docs/spec.md §8)"
 
 
 def _weights(path: Path) -> dict:

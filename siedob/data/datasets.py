@@ -1,4 +1,4 @@
-"""Datasets of the four stages on the prepared layout (SPEC §5.2, §5.3).
+"""Datasets of the four stages on the prepared layout (docs/spec.md §5.2, §5.3).
 
 :class:`ObjectDataset` serves G_OI (``mode="inpaint"``) and G_OG (``mode="style"``) with 64×64
 object crops; :class:`SceneDataset` serves G_B (``stage="background"``) and F

@@ -1,4 +1,4 @@
-"""Build the prepared 512×256 layout (SPEC §5.1) from the official Cityscapes download.
+"""Build the prepared 512×256 layout (docs/spec.md §5.1) from the official Cityscapes download.
 
 ``siedob-prepare-cityscapes --src RAW --dst OUT [--workers N] [--overwrite]`` reads
 ``leftImg8bit/{train,val}`` and ``gtFine/{train,val}`` (val becomes test), writes scenes, test
@@ -101,7 +101,7 @@ def _object_crops(
     overwrite: bool,
     written: Counter,
 ) -> Tuple[Counter, Counter]:
-    """Cut every car and person instance from the full-resolution photo (SPEC §5.1 rules)."""
+    """Cut every car and person instance from the full-resolution photo (docs/spec.md §5.1 rules)."""
     objects, skipped = Counter(), Counter()
     h, w = inst.shape
     scale = photo.shape[1] // w

@@ -277,7 +277,7 @@ def write_raw(
 def write_prepared(
     out: PathLike, n: int, seed: int = 0, dense: bool = False, overwrite: bool = False, settings: Any = None
 ) -> str:
-    """Write n scenes directly in the prepared 512×256 layout (SPEC §5.1); returns the summary text.
+    """Write n scenes directly in the prepared 512×256 layout (docs/spec.md §5.1); returns the summary text.
 
     ``settings`` are the dataset-preparation settings (default: the packaged ``prepare.yaml``); existing
     outputs are kept unless ``overwrite``.

@@ -45,7 +45,7 @@ def bundled_example() -> Path:
 
 def build_parser(prog: str = "siedob-edit") -> argparse.ArgumentParser:
     """The command-line interface."""
-    p = Parser(prog=prog, description="Edit images with SIEDOB's chain (SPEC §6).")
+    p = Parser(prog=prog, description="Edit images with SIEDOB's chain (docs/spec.md §6).")
     p.add_argument(
         "--checkpoints",
         default=DEFAULT_CHECKPOINTS,

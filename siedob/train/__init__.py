@@ -1,4 +1,4 @@
-"""Training of the four SIEDOB stages (SPEC §4): losses, the base trainer, stage trainers, checkpoints, CLI.
+"""Training of the four SIEDOB stages (docs/spec.md §4): losses, the base trainer, stage trainers, checkpoints, CLI.
 
 Quick use: ``from siedob.train import train_stage`` then
 ``train_stage("instance_inpainting", "runs/oi", data_root=..., max_steps=50, overrides=["model.ngf=8"])``.

@@ -23,7 +23,7 @@ DEFAULT_SUBMODELS = "fusion/submodels"
 def build_parser(stage: Optional[str] = None) -> Parser:
     """Arguments of one stage's trainer (or of ``siedob-train`` with the stage as first argument)."""
     prog = f"{stage}/train.py" if stage else "siedob-train"
-    p = Parser(prog=prog, description="Train a SIEDOB stage (SPEC §4).")
+    p = Parser(prog=prog, description="Train a SIEDOB stage (docs/spec.md §4).")
     if stage is None:
         p.add_argument(
             "stage",

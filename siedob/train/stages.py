@@ -1,4 +1,4 @@
-"""The four stage trainers (SPEC §4): G_OI, G_OG, G_B with boundary patches, and F on the frozen chain.
+"""The four stage trainers (docs/spec.md §4): G_OI, G_OG, G_B with boundary patches, and F on the frozen chain.
 
 Batches are those of :mod:`siedob.data.datasets` (``ObjectDataset`` / ``SceneDataset``).
 """
@@ -237,7 +237,7 @@ class BackgroundTrainer(Trainer):
 
 
 class FusionTrainer(Trainer):
-    """F on the frozen chain (SPEC §4, §6 steps 2–5): GAN(D_F on masked_F) + 10·VGG(fake_F, gt).
+    """F on the frozen chain (docs/spec.md §4, §6 steps 2–5): GAN(D_F on masked_F) + 10·VGG(fake_F, gt).
 
     G_OI, G_OG and G_B come from released-format files in ``submodels``; gradients are off, and with
     ``model.submodels_train_mode`` they run in train mode so their spectral-norm vectors move (§8).

@@ -1,4 +1,4 @@
-"""The one base trainer every stage derives from (SPEC §4 optimisation and step order).
+"""The one base trainer every stage derives from (docs/spec.md §4 optimisation and step order).
 
 Each iteration: one generator forward; each discriminator's step on detached outputs (in the order
 of ``d_names``); then the generator step with the discriminators frozen. Adam(2e-4, (0.5, 0.999))
