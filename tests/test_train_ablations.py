@@ -20,10 +20,10 @@ from siedob.checkpoints import load_released
 from siedob.config import load_stage_config
 from siedob.data.datasets import collate_scenes
 from siedob.nn import BackgroundGenerator, ObjectStyleGenerator
+from siedob.stages import STAGES
 from siedob.train import train_stage
 from siedob.train.run import build_dataset
-from siedob.train.stages import STAGE_TRAINERS
-from tests.train_utils import make_data, overrides, tiny_vgg
+from tests.support.train import make_data, overrides, tiny_vgg
 
 #: switch → (stage, value when off, the standard generator of the released file)
 SWITCHES = {
@@ -58,8 +58,8 @@ def _pair(stage: str, data: Path, vgg, switch: str):
     items = [ds[i] for i in range(2)]
     batch = collate_scenes(items) if stage == "background" else default_collate(items)
     torch.manual_seed(0)
-    full = STAGE_TRAINERS[stage](cfg, vgg=vgg)
-    ablated = STAGE_TRAINERS[stage](load_stage_config(stage, overrides=overrides(stage, switch)), vgg=vgg)
+    full = STAGES[stage].trainer_class()(cfg, vgg=vgg)
+    ablated = STAGES[stage].trainer_class()(load_stage_config(stage, overrides=overrides(stage, switch)), vgg=vgg)
     for name, net in ablated.nets.items():
         net.load_state_dict(full.nets[name].state_dict())
     out = []

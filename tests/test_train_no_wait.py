@@ -18,14 +18,14 @@ from siedob.checkpoints import RELEASED, save_released
 from siedob.config import load_stage_config
 from siedob.data.datasets import collate_scenes
 from siedob.nn import BackgroundGenerator, ObjectInpaintingGenerator, ObjectStyleGenerator
+from siedob.stages import STAGES
 from siedob.train.distributed import DistContext
 from siedob.train.logging import TrainLogger
 from siedob.train.run import build_dataset
-from siedob.train.stages import STAGE_TRAINERS
 from tests.support.no_wait import BlockingCopies
-from tests.train_utils import make_data, overrides, tiny_vgg
+from tests.support.train import make_data, overrides, tiny_vgg
 
-STAGES = ["instance_inpainting", "instance_style", "background", "fusion"]
+STAGE_NAMES = list(STAGES)
 META = torch.device("meta")
 
 
@@ -53,13 +53,13 @@ def _batch(stage: str, cfg, data: Path):
     return collate_scenes(items) if stage in ("background", "fusion") else default_collate(items)
 
 
-@pytest.mark.parametrize("stage", STAGES)
+@pytest.mark.parametrize("stage", STAGE_NAMES)
 def test_training_step_never_reads_the_device(stage, data, submodels):
     cfg = load_stage_config(stage, overrides=overrides(stage))
     kwargs = {"submodels": submodels, "data_root": data} if stage == "fusion" else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        trainer = STAGE_TRAINERS[stage](cfg, ctx=DistContext(device=META), vgg=tiny_vgg(), **kwargs)
+        trainer = STAGES[stage].trainer_class()(cfg, ctx=DistContext(device=META), vgg=tiny_vgg(), **kwargs)
     batch = _batch(stage, cfg, data)
     with BlockingCopies() as mode:
         losses = trainer.train_step(batch)

@@ -1,4 +1,4 @@
-"""Datasets of the four stages on the prepared layout (SPEC §5.2, §5.3).
+"""Datasets of the four stages on the prepared layout (docs/spec.md §5.2, §5.3).
 
 :class:`ObjectDataset` serves G_OI (``mode="inpaint"``) and G_OG (``mode="style"``) with 64×64
 object crops; :class:`SceneDataset` serves G_B (``stage="background"``) and F
@@ -118,7 +118,7 @@ class ObjectDataset(Dataset):
             self.masks = (
                 _sorted_files(self.root / "object_datasets" / "object_mask", "*.png") if mode == "inpaint" else []
             )
-        self.cache = self._decode_all() if data_cfg.get("cache_crops", True) else None
+        self.cache = self._decode_all() if data_cfg["cache_crops"] else None
 
     def cache_bytes(self) -> int:
         """Memory the crop cache takes: a uint8 size × size image (3 channels) and mask per crop."""
@@ -126,7 +126,7 @@ class ObjectDataset(Dataset):
 
     def _decode_all(self) -> Optional[List[Tuple[np.ndarray, np.ndarray]]]:
         """Every crop decoded once, per class (images N × s × s × 3, masks N × s × s), or None past the limit."""
-        need, limit_mb = self.cache_bytes(), float(self.cfg.get("cache_limit_mb", 2048))
+        need, limit_mb = self.cache_bytes(), float(self.cfg["cache_limit_mb"])
         if need > limit_mb * 2**20:
             warnings.warn(
                 f"{self.root}: caching {sum(map(len, self.files))} object crops would take {need / 2**20:.0f} MB "
@@ -147,9 +147,7 @@ class ObjectDataset(Dataset):
     def __len__(self) -> int:
         return self.per_class * len(self.classes) if self.train else len(self.flat)
 
-    def _load(
-        self, rng: np.random.Generator, c: int, j: int, augment: bool = True
-    ) -> Tuple[np.ndarray, np.ndarray]:
+    def _load(self, rng: np.random.Generator, c: int, j: int, augment: bool = True) -> Tuple[np.ndarray, np.ndarray]:
         """Float image (3×s×s, [-1, 1]) and instance mask (1×s×s) of crop j of class c, augmented in training."""
         if self.cache is None:
             img, mask = read_crop(self.files[c][j], self.size, self.mask_files[c][j])
@@ -171,8 +169,14 @@ class ObjectDataset(Dataset):
             c, j = self.flat[i]
         img, inst = self._load(rng, c, j)
         code = self.codes[c]
-        item: Dict[str, Any] = {"image": img, "inst_mask": inst, "class_map": inst * code, "obj": img * inst,
-                                "cls": self.classes[c], "name": self.names[c][j]}
+        item: Dict[str, Any] = {
+            "image": img,
+            "inst_mask": inst,
+            "class_map": inst * code,
+            "obj": img * inst,
+            "cls": self.classes[c],
+            "name": self.names[c][j],
+        }
         if self.mode == "inpaint":
             if self.train:
                 m = object_train_mask(rng, i, self.size, self.cfg["brush"], self.cfg["side_fraction"])
@@ -186,8 +190,9 @@ class ObjectDataset(Dataset):
             k = int(rng.integers(n - 1)) if n > 1 else 0
             k = k + 1 if n > 1 and k >= j else k
             sty, sty_inst = self._load(rng, c, k, augment=False)
-            item.update(sty_img=sty * sty_inst, sty_inst_mask=sty_inst, sty_cls_map=sty_inst * code,
-                        sty_name=self.names[c][k])
+            item.update(
+                sty_img=sty * sty_inst, sty_inst_mask=sty_inst, sty_cls_map=sty_inst * code, sty_name=self.names[c][k]
+            )
         return {key: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for key, v in item.items()}
 
 
@@ -201,7 +206,11 @@ class SceneDataset(Dataset):
     """
 
     def __init__(
-        self, root: PathLike, data_cfg: Mapping[str, Any], stage: str = "fusion", train: bool = True,
+        self,
+        root: PathLike,
+        data_cfg: Mapping[str, Any],
+        stage: str = "fusion",
+        train: bool = True,
         load_2048: bool = False,
     ):
         if stage not in ("background", "fusion"):
@@ -253,8 +262,14 @@ class SceneDataset(Dataset):
                 item["image2048"] = image_to_tensor(big[:, ::-1] if flip else big)
             c = self.cfg
             mask = scene_train_mask(
-                rng, i, inst, c["brush"], int(c["box_size"]), float(c["instance_box_prob"]),
-                int(c["instance_box_min_area"]), int(c["instance_box_margin"]),
+                rng,
+                i,
+                inst,
+                c["brush"],
+                int(c["box_size"]),
+                float(c["instance_box_prob"]),
+                int(c["instance_box_min_area"]),
+                int(c["instance_box_margin"]),
             )
         else:
             mask = read_test_mask(self.masks[i])
@@ -264,8 +279,15 @@ class SceneDataset(Dataset):
         mask_t = map_to_tensor(mask)
         dis = disassemble(image, labels, instances, mask_t, self.rules)
         item.update(
-            image=image, labels=labels, instances=instances, mask=mask_t, masked_image=image * (1 - mask_t),
-            edge=edge_map(instances) * mask_t, fg_mask=dis.fg_mask, bg_mask=dis.bg_mask, bg_mask_ori=dis.bg_mask_ori,
+            image=image,
+            labels=labels,
+            instances=instances,
+            mask=mask_t,
+            masked_image=image * (1 - mask_t),
+            edge=edge_map(instances) * mask_t,
+            fg_mask=dis.fg_mask,
+            bg_mask=dis.bg_mask,
+            bg_mask_ori=dis.bg_mask_ori,
         )
         if self.stage == "fusion":
             item["objects"] = dis.objects

@@ -22,8 +22,8 @@ from torch import nn
 from siedob.checkpoints import RELEASED, save_released
 from siedob.config import load_stage_config
 from siedob.nn import BackgroundGenerator, ObjectInpaintingGenerator, ObjectStyleGenerator
+from siedob.stages import STAGES
 from siedob.train.authors_batch import from_authors_batch, patch_boxes_from_draws
-from siedob.train.stages import STAGE_TRAINERS
 from siedob.train.trainer import Trainer, optimizer_name
 from siedob.train.vgg import VGG19Features
 
@@ -134,7 +134,7 @@ def reference_step(path: Path, tmp: Path, overrides: Sequence[str] = ()) -> Step
     if stage == "fusion":
         _write_frozen_chain(tmp, detweights, int(meta["weights_seed"]))
         kwargs["submodels"] = tmp
-    trainer = STAGE_TRAINERS[stage](cfg, vgg=filled_vgg(detweights, int(meta["vgg_seed"])), **kwargs)
+    trainer = STAGES[stage].trainer_class()(cfg, vgg=filled_vgg(detweights, int(meta["vgg_seed"])), **kwargs)
     modules = {
         name: getattr(net, INNER[stage]) if name == trainer.g_name and stage in INNER else net
         for name, net in trainer.nets.items()
