@@ -126,12 +126,12 @@ def _furniture(c: _Canvas, cls: int, cx: float, bottom: float, size: float, with
         c.shape(cls, rg, col, "rect", (cx - s / 2, bottom - 0.35 * s), (cx + s / 2, bottom))
         c.shape(cls, rg, col, "rect", (cx - s / 2, bottom - 0.6 * s), (cx - 0.38 * s, bottom))
     elif cls in (TABLE, CHAIR):
-        top = bottom - (0.45 if cls == TABLE else 0.5) * s
-        c.shape(cls, rg, col, "rect", (cx - s / 2, top), (cx + s / 2, top + 0.12 * s))
+        top, seat = bottom - (0.45 if cls == TABLE else 0.5) * s, 0.12 if cls == TABLE else 0.2
+        c.shape(cls, rg, col, "rect", (cx - s / 2, top), (cx + s / 2, top + seat * s))
         for x in (cx - s / 2, cx + s / 2 - 0.12 * s):
             c.shape(cls, rg, col, "rect", (x, top), (x + 0.12 * s, bottom))
         if cls == CHAIR:
-            c.shape(cls, rg, col, "rect", (cx + s / 2 - 0.14 * s, top - 0.5 * s), (cx + s / 2, top))
+            c.shape(cls, rg, col, "rect", (cx + s / 2 - 0.2 * s, top - 0.5 * s), (cx + s / 2, top))
     elif cls in (SOFA, ARMCHAIR):
         c.shape(cls, rg, col, "rect", (cx - s / 2, bottom - 0.3 * s), (cx + s / 2, bottom))
         c.shape(cls, rg, col, "rect", (cx - s / 2, bottom - 0.55 * s), (cx + s / 2, bottom - 0.3 * s))
@@ -139,12 +139,12 @@ def _furniture(c: _Canvas, cls: int, cx: float, bottom: float, size: float, with
             c.shape(cls, rg, col, "rect", (x, bottom - 0.42 * s), (x + 0.1 * s, bottom))
     elif cls == LAMP:
         c.shape(cls, rg, col, "ellipse", (cx, bottom - 0.03 * s), (0.15 * s, 0.04 * s))
-        c.shape(cls, rg, col, "rect", (cx - 0.03 * s, bottom - 0.8 * s), (cx + 0.03 * s, bottom))
+        c.shape(cls, rg, col, "rect", (cx - 0.03 * s, bottom - 0.7 * s), (cx + 0.03 * s, bottom))
         shade = [
-            (cx - 0.12 * s, bottom - 1.1 * s),
-            (cx + 0.12 * s, bottom - 1.1 * s),
-            (cx + 0.25 * s, bottom - 0.8 * s),
-            (cx - 0.25 * s, bottom - 0.8 * s),
+            (cx - 0.15 * s, bottom - 1.1 * s),
+            (cx + 0.15 * s, bottom - 1.1 * s),
+            (cx + 0.25 * s, bottom - 0.7 * s),
+            (cx - 0.25 * s, bottom - 0.7 * s),
         ]
         c.shape(cls, rg, col, "poly", shade)
     else:
