@@ -15,7 +15,7 @@ import pytest
 from PIL import Image
 
 from siedob.data import prepare_ade20k
-from siedob.data.synthetic_ade import write_raw_ade
+from siedob.data.synthetic_ade import write_prepared_ade, write_raw_ade
 
 SCENES = 12  # 8 training (4 rooms), 4 validation (3 rooms)
 ROOMS = ("bedroom", "hotel_room", "living_room")
@@ -289,3 +289,12 @@ def test_console_command_reports_one_line(tmp_path):
         timeout=120,
     )
     assert proc.returncode == 2 and proc.stderr.strip() == f"error: {tmp_path / 'nope'}: source folder not found"
+
+
+def test_prepared_directly_matches_the_raw_route(prepared, tmp_path):
+    direct = tmp_path / "direct"
+    text = write_prepared_ade(direct, SCENES, seed=1)
+    assert "train 4 (reported 2,246)" in text
+    assert snapshot(direct).keys() == snapshot(prepared).keys()
+    for path in sorted(prepared.glob("*/*/*.png")):  # labels, inst_map, predefined masks: lossless, identical
+        assert np.array_equal(read(direct / path.relative_to(prepared)), read(path)), path

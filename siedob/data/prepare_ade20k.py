@@ -442,7 +442,7 @@ class AdeSummary(Summary):
         return "\n".join(lines)
 
 
-def _check_profile_record(dst: Path, settings: AdeSettings, overwrite: bool) -> None:
+def record_profile(dst: Path, settings: AdeSettings, overwrite: bool) -> None:
     """Record the profile and object list in ``dst/profile.json``; refuse to mix with another list."""
     record = {
         "profile": settings.profile.name,
@@ -484,7 +484,7 @@ def run(
     if not samples:
         raise DataError(f"{src}: no image of the scenes {', '.join(settings.scenes)} in sceneCategories.txt")
     dst.mkdir(parents=True, exist_ok=True)
-    _check_profile_record(dst, settings, overwrite)
+    record_profile(dst, settings, overwrite)
     summary = AdeSummary(settings.scenes)
     summary.add(selection)
     jobs = [(s, str(dst), settings, overwrite) for s in samples]

@@ -187,6 +187,11 @@ def scene_plan(n: int) -> List[Tuple[str, str, str, Tuple[int, int]]]:
     return out
 
 
+def room_for(seed: int, index: int, h: int, w: int) -> RawAdeScene:
+    """The index-th room of a seeded set: every third without one instance id, every other with a flag."""
+    return make_room(np.random.default_rng([seed, index]), h, w, untagged=index % 3 == 0, flag=index % 2 == 1)
+
+
 def write_raw_ade(out: PathLike, n: int, seed: int = 0, size: Optional[Tuple[int, int]] = None) -> List[RawAdeEntry]:
     """Write n scenes as ``out/ADEChallengeData2016`` plus ``out/annotations_instance``; returns what was written.
 
@@ -197,8 +202,7 @@ def write_raw_ade(out: PathLike, n: int, seed: int = 0, size: Optional[Tuple[int
     entries, lines = [], []
     for i, (split, name, scene, plan_size) in enumerate(scene_plan(n)):
         w, h = size or plan_size
-        rng = np.random.default_rng([seed, i])
-        raw = make_room(rng, h, w, untagged=i % 3 == 0, flag=i % 2 == 1)
+        raw = room_for(seed, i, h, w)
         folder = SPLIT_FOLDERS[split]
         write_atomic(root / "images" / folder / f"{name}.jpg", raw.image, (cv2.IMWRITE_JPEG_QUALITY, 95))
         write_atomic(root / "annotations" / folder / f"{name}.png", raw.labels)
@@ -207,3 +211,34 @@ def write_raw_ade(out: PathLike, n: int, seed: int = 0, size: Optional[Tuple[int
         lines.append(f"{name} {scene}")
     atomic_write_bytes(root / "sceneCategories.txt", ("\n".join(lines) + "\n").encode())
     return entries
+
+
+def write_prepared_ade(out: PathLike, n: int, seed: int = 0, overwrite: bool = False) -> str:
+    """Draw n scenes as :func:`write_raw_ade` does and write the room scenes straight into the prepared layout.
+
+    Goes through the same code as ``siedob-prepare-ade20k`` (encoding, resize, crops, masks) without
+    the raw files; returns the summary text.
+    """
+    from siedob.data.prepare_ade20k import (
+        AdeSummary,
+        encode_instances,
+        finalize,
+        load_ade_settings,
+        prepare_scene,
+        record_profile,
+    )
+
+    settings = load_ade_settings()
+    Path(out).mkdir(parents=True, exist_ok=True)
+    record_profile(Path(out), settings, overwrite)
+    summary = AdeSummary(settings.scenes)
+    for i, (split, name, scene, (w, h)) in enumerate(scene_plan(n)):
+        if scene not in settings.scenes:
+            summary.add({"selection": {"other scenes": 1}})
+            continue
+        raw = room_for(seed, i, h, w)
+        inst, notes = encode_instances(raw.labels, raw.instance_rgb[..., 0], raw.instance_rgb[..., 1], settings.profile)
+        summary.add({"room scenes": {scene: 1}})
+        summary.add(prepare_scene(out, split, name, raw.image, raw.labels, inst, settings, overwrite, notes))
+    summary.add(finalize(Path(out), settings.base, overwrite))
+    return summary.text()
