@@ -16,6 +16,7 @@ from PIL import Image
 
 from siedob.data import prepare_ade20k
 from siedob.data.synthetic_ade import write_prepared_ade, write_raw_ade
+from siedob.errors import run_cli
 
 SCENES = 12  # 8 training (4 rooms), 4 validation (3 rooms)
 ROOMS = ("bedroom", "hotel_room", "living_room")
@@ -34,12 +35,12 @@ def raw(tmp_path_factory):
 def prepared(raw, tmp_path_factory):
     root, _ = raw
     dst = tmp_path_factory.mktemp("ade_prep") / "ade20k_room"
-    assert prepare_ade20k.main(["--src", str(root / "ADEChallengeData2016"), "--dst", str(dst), "--workers", "1"]) == 0
+    assert prepare(root / "ADEChallengeData2016", dst) == 0
     return dst
 
 
 def prepare(src: Path, dst: Path, *extra: str) -> int:
-    return prepare_ade20k.main(["--src", str(src), "--dst", str(dst), "--workers", "1", *extra])
+    return run_cli(prepare_ade20k.main, ["--src", str(src), "--dst", str(dst), "--workers", "1", *extra])
 
 
 def stems(folder: Path):

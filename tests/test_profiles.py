@@ -13,8 +13,8 @@ import torch
 import siedob
 from siedob import labels as L
 from siedob import maps
-from siedob.config import default_config_path, load_config
-from siedob.data.disassembly import edit_rules, find_candidates, rules_from_config
+from siedob.config import load_stage_config
+from siedob.data.disassembly import EDIT_RULES, find_candidates, rules_from_config
 from siedob.data.prepare_cityscapes import load_settings
 from siedob.profiles import PROFILE_NAMES, ProfileError, get_profile
 
@@ -23,7 +23,7 @@ ADE = get_profile("ade20k-room")
 
 
 def stage_data(stage: str) -> dict:
-    return load_config(default_config_path(stage))["data"]
+    return load_stage_config(stage)["data"]
 
 
 def test_unknown_profile_is_a_one_line_error():
@@ -82,8 +82,15 @@ def test_cityscapes_loader_rules_are_the_configs(loader, train):
 
 
 def test_cityscapes_edit_rules_are_the_fusion_loaders():
-    rules, ours = edit_rules(), CITY.loaders["fusion"]
-    assert rules.clamp is None and rules.inside_fraction == ours.inside_fraction
+    rules, ours = EDIT_RULES, CITY.loaders["fusion"]
+    assert rules.classes == CITY.object_ids and rules.person_aspect is None and not ours.aspect
+    assert dict(rules.fill_ratio) == {o.label_id: o.fill_ratio for o in CITY.objects}
+    assert (rules.inside_fraction, rules.max_num, rules.margin, rules.clamp) == (
+        ours.inside_fraction,
+        ours.max_num,
+        ours.margin,
+        None,
+    )
     assert dict(rules.crop_size) == dict(ours.crop_size)
 
 
@@ -98,7 +105,7 @@ def test_cityscapes_preparation_is_todays():
 
 def test_cityscapes_lab_dim_is_the_stage_configs():
     for stage in ("background", "fusion"):
-        assert load_config(default_config_path(stage))["model"]["lab_dim"] == CITY.lab_dim
+        assert load_stage_config(stage)["model"]["lab_dim"] == CITY.lab_dim
 
 
 def test_tie_rule_matches_the_disassembly():

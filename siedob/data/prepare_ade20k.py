@@ -14,11 +14,11 @@ is missing), the source is never written, and malformed input stops with one lin
 
 from __future__ import annotations
 
-import argparse
 import json
 import multiprocessing
 import os
 import statistics
+import sys
 from collections import Counter
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -28,9 +28,10 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from siedob.cli import Parser, add_config, add_overwrite, check_output_dir, existing_dir, positive_int
 from siedob.data.io import DataError, PathLike, read_bgr, read_unchanged
 from siedob.data.prepare_cityscapes import Settings, Summary, _put, finalize, load_settings, marker_path, png_header
-from siedob.errors import run_cli
+from siedob.errors import UsageError, run_cli
 from siedob.files import atomic_write_bytes
 from siedob.profiles import DatasetProfile, get_profile
 
@@ -59,12 +60,14 @@ class AdeSettings:
         return {o.label_id: o.name for o in self.profile.objects}
 
 
-def load_ade_settings(config: Optional[PathLike] = None, scenes: Optional[Sequence[str]] = None) -> AdeSettings:
-    """Settings for ADE20K-Room: the profile's rules over the config's mask, brush and JPEG settings."""
+def load_ade_settings(
+    config: Optional[PathLike] = None, scenes: Optional[Sequence[str]] = None, overrides: Sequence[str] = ()
+) -> AdeSettings:
+    """Settings for ADE20K-Room: the profile's rules over ``prepare.yaml``'s mask, brush and JPEG settings."""
     profile = get_profile(PROFILE)
     prep = profile.preparation
     base = replace(
-        load_settings(config),
+        load_settings(config, None, overrides),
         size=(0, 0),
         test_size=prep.test_size,
         margin=prep.box_margin,
@@ -507,45 +510,50 @@ def run(
     return summary
 
 
-def _main(argv: Optional[Sequence[str]] = None) -> int:
-    """Parse the command line, run, print the summary."""
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """Command-line entry point; returns 0 (errors are raised, see :func:`cli`)."""
+    p = Parser(prog=PROG, description=__doc__.splitlines()[0])
     p.add_argument(
         "--src",
         required=True,
-        help="the ADEChallengeData2016 folder (images/, annotations/, "
-        "sceneCategories.txt); relative paths resolve against the working directory",
+        metavar="ADEChallengeData2016",
+        help="the ADE folder holding images/, annotations/ and sceneCategories.txt",
     )
     p.add_argument(
         "--instances",
         default=None,
+        metavar="DIR",
         help="the Places annotations_instance folder (default: inside --src, else beside it)",
     )
-    p.add_argument("--dst", required=True, help="output root, e.g. data/ade20k_room256")
-    p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="parallel worker processes")
-    p.add_argument("--overwrite", action="store_true", help="rewrite outputs that already exist")
+    p.add_argument("--dst", required=True, metavar="OUT", help="output root, e.g. data/ade20k_room256")
+    p.add_argument(
+        "--workers", type=positive_int, default=min(8, os.cpu_count() or 1), help="parallel worker processes"
+    )
     p.add_argument(
         "--scenes",
         default=None,
-        help="comma-separated scene categories to keep, matched exactly (default: bedroom,hotel_room,living_room)",
+        metavar="A,B,...",
+        help="scene categories to keep, matched exactly (default: bedroom,hotel_room,living_room)",
     )
-    p.add_argument(
-        "--config",
-        default=None,
-        help="config holding the evaluation-mask and JPEG settings (default: instance_inpainting's)",
-    )
+    add_overwrite(p)
+    add_config(p, "the packaged dataset-preparation settings, prepare.yaml (masks, JPEG quality)")
     args = p.parse_args(argv)
-    scenes = [s for s in args.scenes.split(",") if s] if args.scenes else None
-    settings = load_ade_settings(args.config, scenes)
+    scenes = [s for s in args.scenes.split(",") if s] if args.scenes is not None else None
+    if scenes is not None and not scenes:
+        raise UsageError(f"{PROG}: --scenes needs at least one scene category")
+    settings = load_ade_settings(args.config, scenes, args.overrides)
+    existing_dir(args.src, "source folder")
+    existing_dir(args.instances, "instance annotation folder")
+    check_output_dir(Path(args.dst), "destination folder")
     summary = run(args.src, args.dst, args.instances, args.workers, args.overwrite, settings)
     print(summary.text())
     return 0
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Command-line entry point: 0 on success, 2 (one line on stderr) on malformed input."""
-    return run_cli(_main, argv)
+def cli() -> None:
+    """Console-script entry point: one error line and exit code 2 on bad input."""
+    sys.exit(run_cli(main))
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    cli()
