@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 from siedob.data import prepare_ade20k
+from siedob.data.synthetic import main as synthetic_main
 from siedob.data.synthetic_ade import write_prepared_ade, write_raw_ade
 from siedob.errors import run_cli
 
@@ -299,3 +300,18 @@ def test_prepared_directly_matches_the_raw_route(prepared, tmp_path):
     assert snapshot(direct).keys() == snapshot(prepared).keys()
     for path in sorted(prepared.glob("*/*/*.png")):  # labels, inst_map, predefined masks: lossless, identical
         assert np.array_equal(read(direct / path.relative_to(prepared)), read(path)), path
+
+
+def test_synthetic_command_raw_then_prepare(tmp_path, capsys):
+    raw = tmp_path / "raw"
+    args = ["--output", str(raw), "--profile", "ade20k-room", "--raw", "--scenes", "4", "--seed", "2"]
+    assert run_cli(synthetic_main, args) == 0
+    assert "wrote 4 raw ADE20K scenes" in capsys.readouterr().out
+    assert run_cli(synthetic_main, args) == 0
+    again = capsys.readouterr().out
+    assert "wrote 0 raw ADE20K scenes" in again and "4 kept" in again
+    assert prepare(raw / "ADEChallengeData2016", tmp_path / "out") == 0
+    assert stems(tmp_path / "out" / "train" / "images") == ["ADE_train_00000001", "ADE_train_00000003"]
+    assert stems(tmp_path / "out" / "test" / "images") == ["ADE_val_00000001"]
+    assert run_cli(synthetic_main, [*args, "--dense"]) == 2
+    assert "--dense" in capsys.readouterr().err

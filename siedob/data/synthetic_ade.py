@@ -14,13 +14,15 @@ others that the preparation must exclude (bathroom, dining_room, childs_room, ki
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, NamedTuple, Optional, Tuple
+from typing import Any, List, NamedTuple, Optional, Tuple
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
-from siedob.data.io import PathLike, write_atomic
+from siedob.data.io import DataError, PathLike, write_atomic
 from siedob.data.synthetic import _draw, _smooth_noise
+from siedob.errors import UsageError
 from siedob.files import atomic_write_bytes
 from siedob.profiles import get_profile
 
@@ -72,6 +74,7 @@ class RawAdeEntry(NamedTuple):
     name: str
     scene: str
     size: Tuple[int, int]
+    written: bool = True
 
 
 def _colour(rng: np.random.Generator, label_id: int) -> Tuple[float, float, float]:
@@ -192,32 +195,49 @@ def room_for(seed: int, index: int, h: int, w: int) -> RawAdeScene:
     return make_room(np.random.default_rng([seed, index]), h, w, untagged=index % 3 == 0, flag=index % 2 == 1)
 
 
-def write_raw_ade(out: PathLike, n: int, seed: int = 0, size: Optional[Tuple[int, int]] = None) -> List[RawAdeEntry]:
-    """Write n scenes as ``out/ADEChallengeData2016`` plus ``out/annotations_instance``; returns what was written.
+def write_raw_ade(
+    out: PathLike, n: int, seed: int = 0, size: Optional[Tuple[int, int]] = None, overwrite: bool = False
+) -> List[RawAdeEntry]:
+    """Write n scenes as ``out/ADEChallengeData2016`` plus ``out/annotations_instance``; returns every scene's entry.
 
-    ``size`` (W, H) fixes every photo's size; by default it follows :data:`SCENE_CYCLE`.
+    ``size`` (W, H) fixes every photo's size; by default it follows :data:`SCENE_CYCLE`. A scene whose
+    three files exist is kept unless ``overwrite``; so is a ``sceneCategories.txt`` with other content
+    (an error, since the tree would then disagree with it).
     """
     out = Path(out)
     root, inst_root = out / "ADEChallengeData2016", out / "annotations_instance"
-    entries, lines = [], []
-    for i, (split, name, scene, plan_size) in enumerate(scene_plan(n)):
+    plan = scene_plan(n)
+    categories = root / "sceneCategories.txt"
+    text = "".join(f"{name} {scene}\n" for _, name, scene, _ in plan)
+    if categories.is_file() and not overwrite and categories.read_text() != text:
+        raise DataError(f"{categories}: exists with other scenes (pass --overwrite to replace the synthetic tree)")
+    entries = []
+    for i, (split, name, scene, plan_size) in enumerate(tqdm(plan, desc="synthetic", unit="scene", disable=n < 4)):
         w, h = size or plan_size
-        raw = room_for(seed, i, h, w)
         folder = SPLIT_FOLDERS[split]
-        write_atomic(root / "images" / folder / f"{name}.jpg", raw.image, (cv2.IMWRITE_JPEG_QUALITY, 95))
-        write_atomic(root / "annotations" / folder / f"{name}.png", raw.labels)
-        write_atomic(inst_root / folder / f"{name}.png", raw.instance_rgb[..., ::-1])
-        entries.append(RawAdeEntry(split, name, scene, (w, h)))
-        lines.append(f"{name} {scene}")
-    atomic_write_bytes(root / "sceneCategories.txt", ("\n".join(lines) + "\n").encode())
+        paths = (
+            root / "images" / folder / f"{name}.jpg",
+            root / "annotations" / folder / f"{name}.png",
+            inst_root / folder / f"{name}.png",
+        )
+        keep = not overwrite and all(p.is_file() for p in paths)
+        if not keep:
+            raw = room_for(seed, i, h, w)
+            write_atomic(paths[0], raw.image, (cv2.IMWRITE_JPEG_QUALITY, 95))
+            write_atomic(paths[1], raw.labels)
+            write_atomic(paths[2], raw.instance_rgb[..., ::-1])
+        entries.append(RawAdeEntry(split, name, scene, (w, h), not keep))
+    if overwrite or not categories.is_file():
+        atomic_write_bytes(categories, text.encode())
     return entries
 
 
-def write_prepared_ade(out: PathLike, n: int, seed: int = 0, overwrite: bool = False) -> str:
+def write_prepared_ade(out: PathLike, n: int, seed: int = 0, overwrite: bool = False, settings: Any = None) -> str:
     """Draw n scenes as :func:`write_raw_ade` does and write the room scenes straight into the prepared layout.
 
     Goes through the same code as ``siedob-prepare-ade20k`` (encoding, resize, crops, masks) without
-    the raw files; returns the summary text.
+    the raw files; ``settings`` default to :func:`~siedob.data.prepare_ade20k.load_ade_settings`'s;
+    existing outputs are kept unless ``overwrite``. Returns the summary text.
     """
     from siedob.data.prepare_ade20k import (
         AdeSummary,
@@ -228,11 +248,13 @@ def write_prepared_ade(out: PathLike, n: int, seed: int = 0, overwrite: bool = F
         record_profile,
     )
 
-    settings = load_ade_settings()
+    settings = settings or load_ade_settings()
     Path(out).mkdir(parents=True, exist_ok=True)
     record_profile(Path(out), settings, overwrite)
     summary = AdeSummary(settings.scenes)
-    for i, (split, name, scene, (w, h)) in enumerate(scene_plan(n)):
+    for i, (split, name, scene, (w, h)) in enumerate(
+        tqdm(scene_plan(n), desc="synthetic", unit="scene", disable=n < 4)
+    ):
         if scene not in settings.scenes:
             summary.add({"selection": {"other scenes": 1}})
             continue
@@ -242,3 +264,20 @@ def write_prepared_ade(out: PathLike, n: int, seed: int = 0, overwrite: bool = F
         summary.add(prepare_scene(out, split, name, raw.image, raw.labels, inst, settings, overwrite, notes))
     summary.add(finalize(Path(out), settings.base, overwrite))
     return summary.text()
+
+
+def write_from_args(args: Any, out: Path) -> None:
+    """``siedob-synthetic --profile ade20k-room``: write the raw tree (``--raw``) or the prepared layout, and report."""
+    from siedob.data.prepare_ade20k import load_ade_settings
+
+    if args.dense:
+        raise UsageError("--dense draws crowded street scenes; it does not apply with --profile ade20k-room")
+    if args.raw:
+        entries = write_raw_ade(out, args.scenes, args.seed, args.size, args.overwrite)
+        written = sum(e.written for e in entries)
+        kept = f", {len(entries) - written} kept (pass --overwrite to rewrite them)" if written < len(entries) else ""
+        where = f"{out / 'ADEChallengeData2016'} and {out / 'annotations_instance'}"
+        print(f"wrote {written} raw ADE20K scenes to {where}{kept}")
+    else:
+        settings = load_ade_settings(args.config, None, args.overrides)
+        print(write_prepared_ade(out, args.scenes, args.seed, args.overwrite, settings))
