@@ -277,14 +277,41 @@ ADE_ROOM_OBJECTS: Tuple[Tuple[str, int, float], ...] = (
 ADE_ROOM_SCENES: Tuple[str, ...] = ("bedroom", "hotel_room", "living_room")
 
 
-def _ade20k_room() -> DatasetProfile:
-    """ADE20K-Room: SceneParse150 labels 0..150 kept as they are (0 "other" is its own class)."""
+#: Fill ratio of an ADE object class picked with :func:`ade20k_room_profile` that has no default.
+ADE_DEFAULT_FILL_RATIO = 0.4
+
+
+def _ade_object(labels: Tuple[LabelClass, ...], spec: str) -> ObjectClass:
+    """``name`` or ``name:fill_ratio`` (first name of a SceneParse150 class with Places instances) to an object."""
+    name, _, ratio = spec.partition(":")
+    defaults = {n: r for n, _, r in ADE_ROOM_OBJECTS}
+    for lab in labels:
+        if lab.name.split(", ")[0] == name and lab.has_instances:
+            try:
+                fill = float(ratio) if ratio else defaults.get(name, ADE_DEFAULT_FILL_RATIO)
+            except ValueError:
+                raise ProfileError(f"object class {spec!r}: fill ratio {ratio!r} is not a number") from None
+            if not 0.0 <= fill < 1.0:
+                raise ProfileError(f"object class {spec!r}: fill ratio must be in [0, 1)")
+            return ObjectClass(name.replace(" ", "_"), lab.id, (64, 64), fill)
+    raise ProfileError(f"{name!r} is not an ADE20K class with Places instances (e.g. bed, chair, cabinet, painting)")
+
+
+def ade20k_room_profile(objects: Optional[Tuple[str, ...]] = None) -> DatasetProfile:
+    """ADE20K-Room: SceneParse150 labels 0..150 kept as they are (0 "other" is its own class).
+
+    ``objects`` replaces our default object list (names, optionally ``name:fill_ratio``); the class
+    codes follow its order. Label ids above 65 do not fit the 16-bit instance encoding.
+    """
     rows = _read_json("ade20k_room", "classes150.json")["classes"]
     labels = tuple(
         LabelClass(r["id"], r["name"], tuple(r["rgb"]), r["instance100_id"] is not None, None, r["instance100_id"])
         for r in rows
     )
-    objects = tuple(ObjectClass(name, lid, (64, 64), ratio) for name, lid, ratio in ADE_ROOM_OBJECTS)
+    specs = objects if objects is not None else tuple(f"{n}:{r}" for n, _, r in ADE_ROOM_OBJECTS)
+    if not specs:
+        raise ProfileError("ADE20K-Room needs at least one object class")
+    objects = tuple(_ade_object(labels, spec) for spec in specs)
     crops = {o.label_id: o.crop_size for o in objects}
     with_instances = tuple(lab.id for lab in labels if lab.has_instances)
     return DatasetProfile(
@@ -323,7 +350,7 @@ def _ade20k_room() -> DatasetProfile:
     )
 
 
-_BUILDERS = {"cityscapes": _cityscapes, "ade20k-room": _ade20k_room}
+_BUILDERS = {"cityscapes": _cityscapes, "ade20k-room": ade20k_room_profile}
 #: Profile names accepted by :func:`get_profile` (and by ``data.profile``).
 PROFILE_NAMES: Tuple[str, ...] = tuple(sorted(_BUILDERS))
 

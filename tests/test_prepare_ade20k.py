@@ -215,6 +215,22 @@ def test_scene_list_is_configurable(raw, tmp_path):
     assert stems(tmp_path / "b" / "train" / "images") == want
 
 
+def test_object_list_is_configurable(raw, tmp_path, capsys):
+    root, _ = raw
+    dst = tmp_path / "o"
+    assert prepare(root / "ADEChallengeData2016", dst, "--objects", "bed,cabinet:0.5") == 0
+    assert sorted(p.name for p in (dst / "object_datasets").iterdir()) == ["bed", "cabinet", "object_mask"]
+    classes = set()
+    for path in dst.glob("*/inst_map/*.png"):
+        inst = read(path).astype(np.int64)
+        classes |= set(np.unique(inst[inst >= 1000] // 1000).tolist())
+    assert classes == {8, 11}  # bed and cabinet instances only
+    assert '"cabinet"' in (dst / "profile.json").read_text()
+    capsys.readouterr()
+    assert prepare(root / "ADEChallengeData2016", tmp_path / "s", "--objects", "stool") == 2
+    assert "class <= 65" in capsys.readouterr().err
+
+
 @pytest.fixture()
 def bad_tree(raw, tmp_path):
     root, _ = raw

@@ -33,7 +33,7 @@ from siedob.data.io import DataError, PathLike, read_bgr, read_unchanged
 from siedob.data.prepare_cityscapes import Settings, Summary, _put, finalize, load_settings, marker_path, png_header
 from siedob.errors import UsageError, run_cli
 from siedob.files import atomic_write_bytes
-from siedob.profiles import DatasetProfile, get_profile
+from siedob.profiles import DatasetProfile, ade20k_room_profile, get_profile
 
 PROG = "siedob-prepare-ade20k"
 PROFILE = "ade20k-room"
@@ -61,10 +61,16 @@ class AdeSettings:
 
 
 def load_ade_settings(
-    config: Optional[PathLike] = None, scenes: Optional[Sequence[str]] = None, overrides: Sequence[str] = ()
+    config: Optional[PathLike] = None,
+    scenes: Optional[Sequence[str]] = None,
+    overrides: Sequence[str] = (),
+    objects: Optional[Sequence[str]] = None,
 ) -> AdeSettings:
-    """Settings for ADE20K-Room: the profile's rules over ``prepare.yaml``'s mask, brush and JPEG settings."""
-    profile = get_profile(PROFILE)
+    """Settings for ADE20K-Room: the profile's rules over ``prepare.yaml``'s mask, brush and JPEG settings.
+
+    ``objects`` (names, optionally ``name:fill_ratio``) replaces the profile's object classes.
+    """
+    profile = get_profile(PROFILE) if objects is None else ade20k_room_profile(tuple(objects))
     prep = profile.preparation
     base = replace(
         load_settings(config, None, overrides),
@@ -510,6 +516,16 @@ def run(
     return summary
 
 
+def _comma_list(value: Optional[str], option: str) -> Optional[List[str]]:
+    """``a,b,c`` to a list (None when the option is absent); an empty list is a usage error."""
+    if value is None:
+        return None
+    items = [v.strip() for v in value.split(",") if v.strip()]
+    if not items:
+        raise UsageError(f"{PROG}: {option} needs at least one name")
+    return items
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command-line entry point; returns 0 (errors are raised, see :func:`cli`)."""
     p = Parser(prog=PROG, description=__doc__.splitlines()[0])
@@ -535,13 +551,18 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         metavar="A,B,...",
         help="scene categories to keep, matched exactly (default: bedroom,hotel_room,living_room)",
     )
+    p.add_argument(
+        "--objects",
+        default=None,
+        metavar="NAME[:FILL],...",
+        help="object classes instead of our default bed,table,chair,sofa,armchair,lamp "
+        "(ADE classes with Places instances, label id <= 65; optional fill ratio each)",
+    )
     add_overwrite(p)
     add_config(p, "the packaged dataset-preparation settings, prepare.yaml (masks, JPEG quality)")
     args = p.parse_args(argv)
-    scenes = [s for s in args.scenes.split(",") if s] if args.scenes is not None else None
-    if scenes is not None and not scenes:
-        raise UsageError(f"{PROG}: --scenes needs at least one scene category")
-    settings = load_ade_settings(args.config, scenes, args.overrides)
+    scenes, objects = (_comma_list(v, o) for v, o in ((args.scenes, "--scenes"), (args.objects, "--objects")))
+    settings = load_ade_settings(args.config, scenes, args.overrides, objects)
     existing_dir(args.src, "source folder")
     existing_dir(args.instances, "instance annotation folder")
     check_output_dir(Path(args.dst), "destination folder")
