@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from siedob.cli import Parser, add_config, add_overwrite, check_output_dir, existing_dir, positive_int
 from siedob.data.io import DataError, PathLike, read_bgr, read_unchanged
+from siedob.data.object_crops import cut_object_crops
 from siedob.data.prepare_cityscapes import Settings, Summary, _put, finalize, load_settings, marker_path, png_header
 from siedob.errors import UsageError, run_cli
 from siedob.files import atomic_write_bytes
@@ -156,65 +157,6 @@ def encode_instances(
 # one scene
 
 
-def cut_object_crops(
-    dst: Path,
-    osplit: str,
-    name: str,
-    photo: np.ndarray,
-    inst_full: np.ndarray,
-    inst: np.ndarray,
-    settings: AdeSettings,
-    overwrite: bool,
-    written: Counter,
-) -> Tuple[Counter, Counter, Dict[str, List[float]]]:
-    """Cut every object instance of ``inst`` (prepared size) from the full-resolution photo.
-
-    The box (± margin) is measured on the prepared map and kept when its short side is at least
-    ``min_short_side`` px and the fill ratio is above the class's; the window is scaled to the
-    photo (any ratio), resized to the class's crop size (photo area, mask nearest). Returns the
-    objects written per class/split, the skips by reason and the kept boxes' height / width.
-    """
-    base = settings.base
-    objects, skipped, kk = Counter(), Counter(), Counter()
-    aspects: Dict[str, List[float]] = {}
-    names = settings.object_names
-    factor = settings.profile.instance_factor
-    h, w = inst.shape
-    sy, sx = photo.shape[0] / h, photo.shape[1] / w
-    ids = np.unique(inst[inst >= factor])
-    full_ids = np.unique(inst_full[inst_full >= factor])
-    for iid in np.setdiff1d(full_ids, ids):
-        skipped[f"{names[int(iid) // factor]}: vanished when resized"] += 1
-    jpeg = (cv2.IMWRITE_JPEG_QUALITY, base.jpeg_quality)
-    for iid in ids:
-        cname = names[int(iid) // factor]
-        m = inst == iid
-        rows, cols = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
-        b0, b1 = max(0, rows[0] - base.margin), min(h, rows[-1] + base.margin + 1)
-        b2, b3 = max(0, cols[0] - base.margin), min(w, cols[-1] + base.margin + 1)
-        if min(b1 - b0, b3 - b2) < base.min_short_side:
-            skipped[f"{cname}: short side < {base.min_short_side} px"] += 1
-            continue
-        thr = base.fill_ratio[cname]
-        if not m.sum() / ((b1 - b0) * (b3 - b2)) > thr:
-            skipped[f"{cname}: fill ratio <= {thr}"] += 1
-            continue
-        r0, r1 = int(round(b0 * sy)), max(int(round(b0 * sy)) + 1, int(round(b1 * sy)))
-        c0, c1 = int(round(b2 * sx)), max(int(round(b2 * sx)) + 1, int(round(b3 * sx)))
-        oh, ow = base.object_size[cname]
-        crop = cv2.resize(photo[r0:r1, c0:c1], (ow, oh), interpolation=cv2.INTER_AREA)
-        obj_mask = (inst_full[r0:r1, c0:c1] == iid).astype(np.uint8) * 255
-        obj_mask = cv2.resize(obj_mask, (ow, oh), interpolation=cv2.INTER_NEAREST)
-        stem = f"{cname}_{name}_{kk[cname]:02d}"
-        kk[cname] += 1
-        folder = dst / "object_datasets" / cname / osplit
-        _put(folder / "images" / f"{stem}.jpg", crop, overwrite, written, jpeg)
-        _put(folder / "inst_mask" / f"{stem}.png", obj_mask, overwrite, written)
-        objects[f"{cname}/{osplit}"] += 1
-        aspects.setdefault(cname, []).append(round((b1 - b0) / (b3 - b2), 4))
-    return objects, skipped, aspects
-
-
 def prepare_scene(
     dst: PathLike,
     split: str,
@@ -241,7 +183,19 @@ def prepare_scene(
     _put(out / "images" / f"{name}.jpg", small, overwrite, written, jpeg)
     _put(out / "labels" / f"{name}.png", lab_out, overwrite, written)
     _put(out / "inst_map" / f"{name}.png", ins_out, overwrite, written)
-    objects, skipped, aspects = cut_object_crops(dst, osplit, name, photo, inst, ins, settings, overwrite, written)
+    objects, skipped, aspects = cut_object_crops(
+        dst,
+        osplit,
+        name,
+        photo,
+        inst,
+        ins,
+        settings.object_names,
+        settings.base,
+        overwrite,
+        written,
+        settings.profile.instance_factor,
+    )
     scene_notes = Counter(notes or {})
     if prep.max_long_side is not None and max(lab.shape) > prep.max_long_side:
         scene_notes[f"long side > {prep.max_long_side} after resize (aspect > 1.5; short side kept at 256)"] += 1
