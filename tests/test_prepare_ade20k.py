@@ -16,6 +16,7 @@ import pytest
 from PIL import Image
 
 from siedob.data import prepare_ade20k, prepare_cityscapes
+from siedob.data.io import DataError
 from siedob.data.object_crops import cut_object_crops
 from siedob.data.prepare_cityscapes import load_settings
 from siedob.data.synthetic import main as synthetic_main
@@ -320,6 +321,18 @@ def test_prepared_directly_matches_the_raw_route(prepared, tmp_path):
     assert snapshot(direct).keys() == snapshot(prepared).keys()
     for path in sorted(prepared.glob("*/*/*.png")):  # labels, inst_map, predefined masks: lossless, identical
         assert np.array_equal(read(direct / path.relative_to(prepared)), read(path)), path
+
+
+def test_synthetic_raw_tree_is_kept(tmp_path):
+    entries = write_raw_ade(tmp_path, 3, seed=0)
+    assert all(e.written for e in entries)
+    photo = tmp_path / "ADEChallengeData2016" / "images" / "training" / "ADE_train_00000001.jpg"
+    stamp = photo.stat().st_mtime_ns
+    assert not any(e.written for e in write_raw_ade(tmp_path, 3, seed=0))
+    assert photo.stat().st_mtime_ns == stamp
+    with pytest.raises(DataError, match="sceneCategories.txt"):
+        write_raw_ade(tmp_path, 4, seed=0)  # would disagree with the existing scene list
+    assert all(e.written for e in write_raw_ade(tmp_path, 4, seed=0, overwrite=True))
 
 
 def test_synthetic_command_raw_then_prepare(tmp_path, capsys):

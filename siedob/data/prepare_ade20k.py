@@ -69,13 +69,13 @@ def load_ade_settings(
 ) -> AdeSettings:
     """Settings for ADE20K-Room: the profile's rules over ``prepare.yaml``'s mask, brush and JPEG settings.
 
-    ``objects`` (names, optionally ``name:fill_ratio``) replaces the profile's object classes.
+    ``objects`` (names, optionally ``name:fill_ratio``) replaces the profile's object classes. The
+    Cityscapes sizes (``raw_size``, ``size``) stay as read and are unused: ADE scenes keep their aspect.
     """
     profile = get_profile(PROFILE) if objects is None else ade20k_room_profile(tuple(objects))
     prep = profile.preparation
     base = replace(
         load_settings(config, None, overrides),
-        size=(0, 0),
         test_size=prep.test_size,
         margin=prep.box_margin,
         min_short_side=prep.min_short_side,
@@ -170,6 +170,8 @@ def prepare_scene(
 ) -> Stats:
     """Write one scene (BGR photo, labels 0..150, our uint16 instance map, all original size) into the layout."""
     dst = Path(dst)
+    if photo.shape[:2] != labels.shape or inst.shape != labels.shape:
+        raise DataError(f"{name}: photo {photo.shape}, labels {labels.shape} and instances {inst.shape} disagree")
     prep = settings.profile.preparation
     small, lab, ins = resize_scene(photo, labels, inst, prep.short_side)
     osplit = SPLITS[split][1]
