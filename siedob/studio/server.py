@@ -392,6 +392,7 @@ def create_app(studio: Studio) -> Starlette:
     static = StaticFiles(packages=[("siedob.studio", "static")])
     routes = [
         Route("/", page),
+        Route("/favicon.ico", lambda request: Response(status_code=204)),
         Mount("/static", static, name="static"),
         Route("/api/health", health),
         Route("/api/labels", labels),
