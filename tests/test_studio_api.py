@@ -15,8 +15,8 @@ import httpx
 import numpy as np
 import pytest
 
+from siedob.edit.cli import bundled_example
 from siedob.edit.cli import main as edit_main
-from siedob.studio.catalog import bundled_example
 from tests.support.studio_server import live_studio, start_studio, studio_checkpoints  # noqa: F401
 
 REPO = Path(__file__).resolve().parent.parent
@@ -54,8 +54,18 @@ def assert_error(response: httpx.Response, status: int, *words: str) -> None:
 def test_bundled_example_byte_identical_to_test_one_image(client, live_studio, tmp_path: Path) -> None:  # noqa: F811
     out = tmp_path / "cli"
     example = bundled_example()
-    cmd = [sys.executable, str(REPO / "fusion" / "test_one_image.py"), "--checkpoints", str(live_studio.checkpoints),
-           "--input", str(example), "--output", str(out), "--device", "cpu"]
+    cmd = [
+        sys.executable,
+        str(REPO / "fusion" / "test_one_image.py"),
+        "--checkpoints",
+        str(live_studio.checkpoints),
+        "--input",
+        str(example),
+        "--output",
+        str(out),
+        "--device",
+        "cpu",
+    ]
     subprocess.run(cmd, check=True, capture_output=True, cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(REPO)))
     response = client.post("/api/edit", files=scene_files(example, "example"), data={"seed": "0"})
     assert response.status_code == 200, response.text
@@ -67,15 +77,36 @@ def test_bundled_example_byte_identical_to_test_one_image(client, live_studio, t
 
 
 @pytest.mark.parametrize("name", ["example", "example2", "example3"])
-def test_reference_scenes_uploaded_byte_identical(client, live_studio, reference_dir: Path, name: str, tmp_path: Path) -> None:  # noqa: F811,E501
+def test_reference_scenes_uploaded_byte_identical(
+    client,
+    live_studio,  # noqa: F811
+    reference_dir: Path,
+    name: str,
+    tmp_path: Path,  # noqa: F811
+) -> None:
     folder = reference_dir / name
-    assert edit_main(["--checkpoints", str(live_studio.checkpoints), "--input", str(folder), "--output",
-                      str(tmp_path), "--device", "cpu"]) == 0
+    assert (
+        edit_main(
+            [
+                "--checkpoints",
+                str(live_studio.checkpoints),
+                "--input",
+                str(folder),
+                "--output",
+                str(tmp_path),
+                "--device",
+                "cpu",
+            ]
+        )
+        == 0
+    )
     files = [(k, (k, v)) for k, v in scene_files(folder, "test").items()]
     for cls in ("car", "person"):
         for img in sorted((folder / "object_style" / cls / "images").iterdir()):
             files.append((f"style_{cls}_image", (img.name, img.read_bytes())))
-            files.append((f"style_{cls}_mask", (img.name, (img.parent.parent / "inst_mask" / f"{img.stem}.png").read_bytes())))
+            files.append(
+                (f"style_{cls}_mask", (img.name, (img.parent.parent / "inst_mask" / f"{img.stem}.png").read_bytes()))
+            )
     response = client.post("/api/edit", files=files)
     assert response.status_code == 200, response.text
     assert response.content == (tmp_path / "test.png").read_bytes()
@@ -98,8 +129,12 @@ def test_derived_mask_is_the_cli_rule(client) -> None:
     inst = cv2.imread(str(ex / "inst_map" / "example.png"), cv2.IMREAD_UNCHANGED)
     edited = labels.copy()
     edited[100:110, 50:60] = 8
-    files = {"labels": png_bytes(edited), "instances": png_bytes(inst), "orig_labels": png_bytes(labels),
-             "orig_instances": png_bytes(inst)}
+    files = {
+        "labels": png_bytes(edited),
+        "instances": png_bytes(inst),
+        "orig_labels": png_bytes(labels),
+        "orig_instances": png_bytes(inst),
+    }
     mask = cv2.imdecode(np.frombuffer(client.post("/api/mask", files=files).content, np.uint8), cv2.IMREAD_UNCHANGED)
     expected = np.zeros_like(labels)
     expected[98:112, 48:62] = 255  # the 10×10 change dilated by 2 pixels
@@ -122,8 +157,12 @@ def test_bad_uploads(client) -> None:
     assert_error(client.post("/api/edit", files=dict(good, labels=png_bytes(small))), 400, "labels", "does not match")
     wrong = labels.copy()
     wrong[0, 0] = 40
-    assert_error(client.post("/api/edit", files=dict(good, labels=png_bytes(wrong))), 400, "label ids must lie in 0..33")
-    assert_error(client.post("/api/edit", data={"image": "text"}, files={"labels": good["labels"]}), 400, "'image'", "file")
+    assert_error(
+        client.post("/api/edit", files=dict(good, labels=png_bytes(wrong))), 400, "label ids must lie in 0..33"
+    )
+    assert_error(
+        client.post("/api/edit", data={"image": "text"}, files={"labels": good["labels"]}), 400, "'image'", "file"
+    )
     assert_error(client.post("/api/edit", files=good, data={"seed": "x"}), 400, "'seed'", "integer")
     assert_error(client.post("/api/edit", files=dict(good, bogus=b"1")), 400, "unknown field 'bogus'")
     assert_error(client.post("/api/edit", json={"image": 1}), 400, "multipart")
@@ -132,8 +171,15 @@ def test_bad_uploads(client) -> None:
     assert client.get("/api/health").json()["status"] == "ok"
 
 
-@pytest.mark.parametrize("scene_id", ["..%2F..%2Fetc%2Fpasswd", "example:..%2F..%2Fexample", "%2Fetc%2Fpasswd",
-                                      "example:example%2F..%2F..%2F..%2Fsiedob"])
+@pytest.mark.parametrize(
+    "scene_id",
+    [
+        "..%2F..%2Fetc%2Fpasswd",
+        "example:..%2F..%2Fexample",
+        "%2Fetc%2Fpasswd",
+        "example:example%2F..%2F..%2F..%2Fsiedob",
+    ],
+)
 def test_scene_id_traversal_is_refused(client, scene_id: str) -> None:
     for suffix in ("", "/thumbnail", "/files/image"):
         r = client.get(f"/api/scenes/{scene_id}{suffix}")

@@ -1,4 +1,4 @@
-"""siedob-studio in a real headless Chromium (Debian's package, driven by Playwright): edit, generate, undo, download."""
+"""siedob-studio in a real headless Chromium (Debian's, driven by Playwright): edit, generate, undo, download."""
 
 from __future__ import annotations
 
@@ -11,12 +11,19 @@ import numpy as np
 import pytest
 from playwright.sync_api import sync_playwright
 
-from siedob.studio.catalog import bundled_example
+from siedob.edit.cli import bundled_example
 from tests.support.studio_server import live_studio, studio_checkpoints  # noqa: F401
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SIDEWALK = 8
 
 
@@ -93,11 +100,19 @@ def test_edit_in_the_browser(page, live_studio, tmp_path: Path) -> None:  # noqa
     files = {name: download(page, f"dl-{name}") for name in ("labels", "instances", "mask", "result")}
     image = (example / "images" / "example.jpg").read_bytes()
     with httpx.Client(base_url=live_studio.url, timeout=120) as c:
-        derived = c.post("/api/mask", files={"labels": files["labels"], "instances": files["instances"],
-                                             "orig_labels": (example / "labels" / "example.png").read_bytes(),
-                                             "orig_instances": (example / "inst_map" / "example.png").read_bytes()})
-        again = c.post("/api/edit", files={"image": image, "labels": files["labels"], "instances": files["instances"],
-                                           "mask": files["mask"]})
+        derived = c.post(
+            "/api/mask",
+            files={
+                "labels": files["labels"],
+                "instances": files["instances"],
+                "orig_labels": (example / "labels" / "example.png").read_bytes(),
+                "orig_instances": (example / "inst_map" / "example.png").read_bytes(),
+            },
+        )
+        again = c.post(
+            "/api/edit",
+            files={"image": image, "labels": files["labels"], "instances": files["instances"], "mask": files["mask"]},
+        )
     given = cv2.imread(str(example / "mask" / "example.png"), cv2.IMREAD_GRAYSCALE)
     np.testing.assert_array_equal(decode(files["mask"]), np.maximum(given, decode(derived.content)))
     np.testing.assert_array_equal(decode(files["labels"]), np.array(placed["labels"]).reshape(256, 256))

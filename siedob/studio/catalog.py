@@ -10,7 +10,6 @@ import random
 import threading
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence
 
@@ -19,23 +18,15 @@ import numpy as np
 import torch
 
 from siedob.data.io import EncodedImage, ImageSource, read_bgr, read_gray
+from siedob.data.style_bank import load_reference
 from siedob.edit.inputs import IMAGE_SUFFIXES, EditError, Scene, _read, read_scene
-from siedob.edit.style_bank import CLASS_NAMES, STYLE_SLOTS, ClassBank, StyleBank, load_reference, load_style_bank
+from siedob.edit.style_bank import CLASS_NAMES, STYLE_SLOTS, ClassBank, StyleBank, load_style_bank
 from siedob.labels import CAR, PERSON
 
 #: Width of the scene thumbnails of the listing.
 THUMB_WIDTH = 192
 #: Uploaded scenes kept in memory (the oldest is forgotten first).
 MAX_UPLOADS = 16
-
-
-def bundled_example() -> Optional[Path]:
-    """The example folder shipped with the package (authors' layout), or None when it is not installed."""
-    candidates = [
-        Path(str(resources.files("siedob"))) / "example",
-        Path(__file__).resolve().parents[2] / "fusion" / "example",
-    ]
-    return next((c for c in candidates if (c / "images").is_dir()), None)
 
 
 @dataclass
@@ -93,8 +84,8 @@ class SceneCatalog:
         if data is not None:
             for split in ("train", "test"):
                 entries += _folder_scenes(data / split, split, None)
-        self._entries: "OrderedDict[str, SceneEntry]" = OrderedDict((e.id, e) for e in entries)
-        self._uploads: "OrderedDict[str, SceneEntry]" = OrderedDict()
+        self._entries: OrderedDict[str, SceneEntry] = OrderedDict((e.id, e) for e in entries)
+        self._uploads: OrderedDict[str, SceneEntry] = OrderedDict()
         self._thumbs: Dict[str, bytes] = {}
         self._lock = threading.Lock()
         self._next_upload = 1

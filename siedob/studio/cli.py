@@ -21,12 +21,14 @@ def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
     p = argparse.ArgumentParser(
         prog="siedob-studio",
-        description="Serve SIEDOB's editing page and API on this machine. Relative paths resolve against the working directory.",
+        description="Serve SIEDOB's editing page and API on this machine. "
+        "Relative paths resolve against the working directory.",
     )
     p.add_argument(
         "--checkpoints",
         type=Path,
-        help=f"folder with the four released .pth files (default: the first of {', '.join(DEFAULT_CHECKPOINTS)} that has them)",
+        help=f"folder with the four released .pth files (default: the first of {', '.join(DEFAULT_CHECKPOINTS)} "
+        "holding them)",
     )
     p.add_argument(
         "--data",
@@ -55,14 +57,16 @@ def find_checkpoints(given: Optional[Path]) -> Path:
             return Path(candidate)
     raise CheckpointError(
         f"no checkpoints in {' or '.join(DEFAULT_CHECKPOINTS)}: run siedob-quickstart (trains small ones into "
-        "quickstart_out/checkpoints) or download the authors' released files into fusion/submodels, or pass --checkpoints DIR"
+        "quickstart_out/checkpoints) or download the authors' released files into fusion/submodels, "
+        "or pass --checkpoints DIR"
     )
 
 
 def make_studio(args: argparse.Namespace):
     """Load the editor and list the scenes and styles the server may read."""
     from siedob.edit.chain import Editor
-    from siedob.studio.catalog import SceneCatalog, StyleCatalog, bundled_example
+    from siedob.edit.cli import bundled_example
+    from siedob.studio.catalog import SceneCatalog, StyleCatalog
     from siedob.studio.server import Studio
     from siedob.studio.uploads import Limits
     from siedob.studio.worker import EditWorker
@@ -74,7 +78,7 @@ def make_studio(args: argparse.Namespace):
     if args.queue < 1 or args.max_pixels < 256 or args.max_upload_mb <= 0:
         raise SiedobError("--queue must be at least 1, --max-pixels at least 256 and --max-upload-mb positive")
     editor = Editor.from_checkpoints(checkpoints, resolve_device(args.device))
-    example = bundled_example()
+    example = bundled_example()  # package data, always installed with siedob
     if args.styles is not None:
         styles = StyleCatalog.from_folder(args.styles)
     elif args.data is not None and (args.data / "object_datasets").is_dir():
@@ -118,7 +122,8 @@ def serve(studio, host: str, port: int, ready: Optional[List] = None) -> None:
                 shown = f"[{bound[0]}]" if ":" in bound[0] else bound[0]
                 url = f"http://{shown}:{bound[1]}/"
                 print(
-                    f"siedob-studio ready on {url} (checkpoints {studio.checkpoints}, device {studio.editor.device}; Ctrl-C stops)",
+                    f"siedob-studio ready on {url} (checkpoints {studio.checkpoints}, "
+                    f"device {studio.editor.device}; Ctrl-C stops)",
                     flush=True,
                 )
                 if ready is not None:

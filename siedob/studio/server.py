@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import inspect
 import logging
 import time
 import traceback
@@ -17,7 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List
 
 import cv2
 import numpy as np
@@ -31,9 +30,8 @@ from starlette.staticfiles import StaticFiles
 from siedob import __version__
 from siedob.data import masks as mask_presets
 from siedob.data.io import EncodedImage, read_unchanged, tensor_to_image
-from siedob.edit.chain import Editor
+from siedob.edit.chain import Editor, EditStages
 from siedob.edit.inputs import (
-    EditError,
     Scene,
     check_shapes,
     decode_scene,
@@ -56,7 +54,6 @@ STYLE_PREFIXES = tuple(f"style_{name}_" for name in OBJECT_CLASSES)
 #: Largest seed accepted (the style draws use ``random.Random(seed)``).
 MAX_SEED = 2**31 - 1
 PRESETS = ("free-form", "extension", "outpainting")
-_RETURN_STAGES = "return_stages" in inspect.signature(Editor.edit).parameters
 
 
 @dataclass
@@ -87,10 +84,9 @@ def _data_url(img: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(png(img)).decode("ascii")
 
 
-def edit_stages(editor: Editor, scene: Scene, bank: StyleBank):
+def edit_stages(editor: Editor, scene: Scene, bank: StyleBank) -> EditStages:
     """The editor's :class:`~siedob.edit.chain.EditStages` for a scene."""
-    args = (scene.image, scene.labels, scene.instances, scene.mask, bank)
-    return editor.edit(*args, return_stages=True) if _RETURN_STAGES else editor.edit(*args)
+    return editor.edit(scene.image, scene.labels, scene.instances, scene.mask, bank)
 
 
 def _scene_uploads(form: Form, limits: Limits) -> Dict[str, bytes]:
@@ -162,7 +158,7 @@ def run_edit(
     names: List[str],
     want_stages: bool,
 ):
-    """Decode, draw the style bank, edit and encode; runs on the worker thread. Returns (PNG, stages JSON or None, ms)."""
+    """Decode, draw the style bank, edit and encode, on the worker thread; returns (PNG, stages JSON or None, ms)."""
     scene = decode_scene(uploads)
     bank = draw_bank(refs, seed, names, "the uploaded style references") if refs else studio.styles.bank(seed, names)
     start = time.perf_counter()

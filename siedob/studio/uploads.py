@@ -97,9 +97,8 @@ async def read_form(request: Request, limits: Limits, allowed: Sequence[str], pr
     try:
         form = await Request(request.scope, replay).form(max_files=MAX_FIELDS, max_fields=MAX_FIELDS)
     except Exception as exc:  # the multipart parser's own errors: a malformed body
-        raise ApiError(
-            400, f"malformed multipart body ({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})"
-        )
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ApiError(400, f"malformed multipart body ({reason})") from None
     files: Dict[str, List[bytes]] = {}
     text: Dict[str, str] = {}
     for key, value in form.multi_items():
