@@ -6,6 +6,7 @@ import os
 import subprocess
 import sys
 import time
+from base64 import b64decode
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Dict
@@ -235,3 +236,43 @@ def test_twenty_concurrent_requests(studio_checkpoints) -> None:  # noqa: F811
             assert c.post("/api/edit", files=good).content == ok[0].content
     finally:
         live.stop()
+
+
+def test_prepared_dataset_scenes_and_styles(studio_checkpoints, tmp_path: Path) -> None:  # noqa: F811
+    from siedob.data.synthetic import write_prepared
+
+    data = tmp_path / "data"
+    write_prepared(data, 2, seed=0)
+    live = start_studio(studio_checkpoints, "--data", str(data))
+    try:
+        with httpx.Client(base_url=live.url, timeout=120) as c:
+            ids = [s["id"] for s in c.get("/api/scenes").json()["scenes"]]
+            train = sorted(p.stem for p in (data / "train" / "images").glob("*.jpg"))
+            assert [i for i in ids if i.startswith("train:")] == [f"train:{s}" for s in train]
+            assert any(i.startswith("test:") for i in ids) and "example:example" in ids
+            scene = c.get(f"/api/scenes/train:{train[0]}").json()
+            assert (scene["width"], scene["height"]) == (512, 256) and scene["mask"] is None
+            assert c.get(f"/api/scenes/train:{train[0]}/thumbnail").headers["content-type"] == "image/jpeg"
+            styles = c.get("/api/styles").json()
+            assert styles["source"].endswith("object_datasets") and styles["styles"]["car"]
+            shape = c.get("/api/shapes/car/0").json()
+            assert (shape["width"], shape["height"]) == (64, 64) and 0 < sum(b64decode(shape["data"])) < 64 * 64
+            files = scene_files(bundled_example(), "example")
+            info = c.post("/api/edit", files=files, data={"stages": "1"}).json()
+            generated = [o for o in info["edited_objects"] if o["generated"]]
+            assert generated and all(o["style"] in {s["name"] for s in styles["styles"][o["class"]]} for o in generated)
+    finally:
+        live.stop()
+
+
+def test_missing_checkpoints_is_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "siedob.studio", "--port", "0"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: no checkpoints") and "siedob-quickstart" in lines[0]
