@@ -78,6 +78,7 @@ def run(
         raise SiedobError("editing the bundled example failed")
     print(f"done in {time.perf_counter() - start:.0f} s: result and stage panel in {results}, "
           f"released-format checkpoints in {checkpoints}")
+    print(f"edit it in the browser: siedob-studio --checkpoints {checkpoints} --data {data}")
     return {"data": data, "checkpoints": checkpoints, "results": results}
 
 
