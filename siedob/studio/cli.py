@@ -132,8 +132,13 @@ def serve(studio, host: str, port: int, ready: Optional[List] = None) -> None:
     config = uvicorn.Config(
         create_app(studio), host=host, port=port, access_log=False, log_level="warning", lifespan="on"
     )
-    _Server(config).run()
-    studio.worker.stop()
+    try:
+        _Server(config).run()
+    except KeyboardInterrupt:  # uvicorn re-raises Ctrl-C once it has shut down gracefully
+        pass
+    finally:
+        studio.worker.stop()
+    print("siedob-studio stopped", flush=True)
 
 
 def console() -> int:
