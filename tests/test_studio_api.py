@@ -276,3 +276,22 @@ def test_missing_checkpoints_is_one_line(tmp_path: Path) -> None:
     assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: no checkpoints") and "siedob-quickstart" in lines[0]
+
+
+def test_uploaded_styles_are_drawn_as_the_cli_draws_a_folder(client, tmp_path: Path) -> None:
+    example = bundled_example()
+    ckpt = client.get("/api/health").json()["checkpoints"]
+    args = ["--checkpoints", ckpt, "--input", str(example), "--output", str(tmp_path), "--device", "cpu", "--seed", "3"]
+    assert edit_main(args) == 0
+    files = [(k, (k, v)) for k, v in scene_files(example, "example").items()]
+    for cls in ("car", "person"):
+        images = sorted((example / "object_style" / cls / "images").iterdir(), reverse=True)  # not the folder's order
+        assert len(images) > 1
+        for img in images:
+            files.append((f"style_{cls}_image", (img.name, img.read_bytes())))
+        for img in images[::-1]:
+            mask = img.parent.parent / "inst_mask" / f"{img.stem}.png"
+            files.append((f"style_{cls}_mask", (mask.name, mask.read_bytes())))
+    response = client.post("/api/edit", files=files, data={"seed": "3"})
+    assert response.status_code == 200, response.text
+    assert response.content == (tmp_path / "example.png").read_bytes()

@@ -109,21 +109,32 @@ def _scene_uploads(form: Form, limits: Limits) -> Dict[str, bytes]:
 
 
 def _uploaded_refs(form: Form, limits: Limits) -> Dict[int, List[StyleRef]]:
-    """Style references uploaded as ``style_<class>_image`` / ``style_<class>_mask`` pairs, in order."""
+    """Style references uploaded as ``style_<class>_image`` / ``style_<class>_mask`` pairs.
+
+    As the CLI lists a style folder: sorted by file name, each mask the one with its image's stem
+    (when every upload has a file name that pairs up), else paired and ordered as sent.
+    """
     refs: Dict[int, List[StyleRef]] = {}
     for name, cls in OBJECT_CLASSES.items():
         images = form.files.get(f"style_{name}_image", [])
         masks = form.files.get(f"style_{name}_mask", [])
         if len(images) != len(masks):
             raise ApiError(400, f"{len(images)} style_{name}_image but {len(masks)} style_{name}_mask uploads")
-        for i, (img, msk) in enumerate(zip(images, masks)):
-            label = f"style_{name}_image[{i}]"
+        image_names = form.filenames.get(f"style_{name}_image", [""] * len(images))
+        mask_names = form.filenames.get(f"style_{name}_mask", [""] * len(masks))
+        pairs = list(zip(image_names, images, masks))
+        by_stem = {Path(n).stem: m for n, m in zip(mask_names, masks) if n}
+        stems = [Path(n).stem for n in image_names]
+        if all(image_names) and len(set(stems)) == len(stems) and set(stems) == set(by_stem):
+            pairs = sorted(((n, img, by_stem[Path(n).stem]) for n, img in zip(image_names, images)), key=lambda t: t[0])
+        for i, (filename, img, msk) in enumerate(pairs):
+            label = f"style_{name}_image {filename or i}"
+            mask_label = f"style_{name}_mask {Path(filename).stem + '.png' if filename else i}"
             check_pixels(label, img, limits)
-            check_pixels(f"style_{name}_mask[{i}]", msk, limits)
+            check_pixels(mask_label, msk, limits)
+            ref_name = filename or f"upload-{name}-{i}"
             refs.setdefault(cls, []).append(
-                StyleRef(
-                    f"upload-{name}-{i}", cls, EncodedImage(label, img), EncodedImage(f"style_{name}_mask[{i}]", msk)
-                )
+                StyleRef(ref_name, cls, EncodedImage(label, img), EncodedImage(mask_label, msk))
             )
     known = {f"style_{n}_{part}" for n in OBJECT_CLASSES for part in ("image", "mask")}
     unknown = [k for k in list(form.files) + list(form.text) if k.startswith("style_") and k not in known]

@@ -8,7 +8,7 @@ before any decoder allocates them.
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Dict, List, Sequence, Tuple
 
 from PIL import Image
@@ -45,6 +45,7 @@ class Form:
 
     files: Dict[str, List[bytes]]
     text: Dict[str, str]
+    filenames: Dict[str, List[str]] = field(default_factory=dict)
 
     def file(self, key: str) -> bytes:
         """The single upload of a required field."""
@@ -100,16 +101,18 @@ async def read_form(request: Request, limits: Limits, allowed: Sequence[str], pr
         reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise ApiError(400, f"malformed multipart body ({reason})") from None
     files: Dict[str, List[bytes]] = {}
+    filenames: Dict[str, List[str]] = {}
     text: Dict[str, str] = {}
     for key, value in form.multi_items():
         if key not in allowed and not any(key.startswith(p) for p in prefixes):
             raise ApiError(400, f"unknown field {key[:40]!r}; expected {', '.join(allowed)}")
         if isinstance(value, UploadFile):
             files.setdefault(key, []).append(await value.read())
+            filenames.setdefault(key, []).append(value.filename or "")
         else:
             text[key] = value
     await form.close()
-    return Form(files, text)
+    return Form(files, text, filenames)
 
 
 def image_size(data: bytes) -> Tuple[int, int]:
