@@ -80,6 +80,7 @@ def test_edit_in_the_browser(page, live_studio, tmp_path: Path) -> None:  # noqa
 
     # place a car
     page.locator("#shape-picker img[data-cls='car']").first.click()
+    page.wait_for_selector("#place-controls:not(.hidden)")
     page.mouse.click(box["x"] + 200 * sx, box["y"] + 240 * sy)
     page.click("#place-commit")
     placed = state(page)
@@ -87,6 +88,8 @@ def test_edit_in_the_browser(page, live_studio, tmp_path: Path) -> None:  # noqa
     new_ids = set(np.unique(inst)) - set(np.unique(np.array(painted["instances"])))
     assert len(new_ids) == 1 and 26000 <= next(iter(new_ids)) < 27000
     car = inst == next(iter(new_ids))
+    rows, cols = np.nonzero(car)
+    assert 224 <= rows.max() <= 240 and abs((cols.min() + cols.max()) / 2 - 200) <= 8  # its feet where clicked
     assert car.sum() > 100 and (np.array(placed["labels"]).reshape(256, 256)[car] == 26).all()
     assert page.locator(f"#object-list li[data-id='{next(iter(new_ids))}']").get_attribute("data-fate") == "generated"
 

@@ -27,6 +27,8 @@ from siedob.labels import CAR, PERSON
 THUMB_WIDTH = 192
 #: Uploaded scenes kept in memory (the oldest is forgotten first).
 MAX_UPLOADS = 16
+#: Style banks kept drawn, by (seed, pinned names).
+BANK_CACHE = 8
 
 
 @dataclass
@@ -183,6 +185,7 @@ class StyleCatalog:
     source: str
     refs: Dict[int, List[StyleRef]] = field(default_factory=dict)
     folder: Optional[Path] = None
+    _banks: OrderedDict = field(default_factory=OrderedDict, repr=False)
 
     @classmethod
     def from_folder(cls, folder: Path) -> StyleCatalog:
@@ -212,10 +215,20 @@ class StyleCatalog:
         return refs[index]
 
     def bank(self, seed: int, names: Sequence[str] = ()) -> StyleBank:
-        """The style bank of an edit, drawn as the CLI draws it for ``seed`` (``names`` pin references)."""
-        if self.folder is not None:
-            return load_style_bank(self.folder, seed=seed, names=names)
-        return draw_bank(self.refs, seed, names, self.source)
+        """The style bank of an edit, drawn as the CLI draws it for ``seed`` (``names`` pin references).
+
+        The last few banks are kept (the references are read once per seed, not once per request).
+        """
+        key = (seed, tuple(names))
+        if key not in self._banks:
+            if self.folder is not None:
+                bank = load_style_bank(self.folder, seed=seed, names=names)
+            else:
+                bank = draw_bank(self.refs, seed, names, self.source)
+            while len(self._banks) >= BANK_CACHE:
+                self._banks.popitem(last=False)
+            self._banks[key] = bank
+        return self._banks[key]
 
 
 def shape_of(ref: StyleRef) -> np.ndarray:

@@ -12,6 +12,7 @@ const S = {
   place: null, freehand: null, stroke: null, lastObjects: null, pins: {}, result: null,
 };
 const MAX_UNDO = 60;
+const MAX_THUMBS = 12;  // shapes and style references shown per class (re-roll draws from all of them)
 
 function b64ToBytes(s) {
   const bin = atob(s);
@@ -72,7 +73,7 @@ function buildShapePicker() {
   const box = $("shape-picker");
   box.innerHTML = "";
   for (const cls of Object.keys(S.objects)) {
-    (S.styles[cls] || []).forEach((ref) => {
+    (S.styles[cls] || []).slice(0, MAX_THUMBS).forEach((ref) => {
       const img = document.createElement("img");
       img.src = `/api/styles/${cls}/${ref.index}`;
       img.title = `place a ${cls} shaped like ${ref.name}`;
@@ -513,7 +514,11 @@ function renderStyles() {
     row.className = "style-row";
     const current = S.pins[o.id] || o.style;
     row.innerHTML = `<div>${o.class} ${o.id}: <b>${current}</b></div>`;
-    for (const ref of S.styles[o.class] || []) {
+    const refs = S.styles[o.class] || [];
+    const shown = refs.slice(0, MAX_THUMBS);
+    const pinned = refs.find((r) => r.name === current);
+    if (pinned && !shown.includes(pinned)) shown.push(pinned);
+    for (const ref of shown) {
       const img = document.createElement("img");
       img.src = `/api/styles/${o.class}/${ref.index}`;
       img.title = ref.name;
@@ -623,8 +628,10 @@ function setZoom(z) {
   $("zoom-value").textContent = `${Math.round(S.zoom * 100)}%`;
 }
 function zoomFit() {
-  const avail = $("canvas-wrap").clientWidth || S.W;
-  setZoom(Math.min(4, Math.max(0.25, avail / S.W)));
+  const wrap = $("canvas-wrap");
+  const byWidth = (wrap.clientWidth || S.W) / S.W;
+  const byHeight = (parseFloat(getComputedStyle(wrap).maxHeight) || window.innerHeight * 0.62) / S.H;
+  setZoom(Math.min(4, Math.max(0.25, Math.floor(Math.min(byWidth, byHeight) * 100 - 1) / 100)));
 }
 
 function bindControls() {
