@@ -11,7 +11,7 @@ from typing import Iterator, Optional
 import pytest
 
 from siedob.studio.cli import build_parser, make_studio, serve
-from tests.edit_support import small_networks, write_checkpoints
+from tests.support.edit import small_networks, write_checkpoints
 
 
 class LiveStudio:
