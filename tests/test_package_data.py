@@ -51,8 +51,8 @@ def test_bundled_example_is_what_make_example_builds(tmp_path):
 
 def test_every_data_file_is_declared_package_data():
     declared = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
-    assert set(declared) == {"siedob.configs", "siedob.example"}
-    for package in ("siedob.configs", "siedob.example"):
+    assert set(declared) == {"siedob.configs", "siedob.example", "siedob.studio"}
+    for package in ("siedob.configs", "siedob.example", "siedob.studio"):
         root = REPO / package.replace(".", "/")
         files = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.suffix != ".py"]
         files = [f for f in files if "__pycache__" not in f]
