@@ -8,7 +8,7 @@ chains run the same G_B and F, so "G_B+F alone" (the faster of the two) over the
 lowest forward ratio a chain running these networks can reach on that machine.
 Both use the same full-size networks with default-initialised weights saved in the released format.
 
-The authors' approach, as modelled here (SPEC §6, §7, §8): inputs padded into fixed 180-slot tensors
+The authors' approach, as modelled here (docs/spec.md §6, §7, §8): inputs padded into fixed 180-slot tensors
 per class on a fixed 256×256 canvas; objects generated one at a time in a Python loop, with a host
 synchronisation per slot for the emptiness and branch tests; a per-slot paste loop; the style
 propagation's per-sample, per-class loop; spectral-norm weights recomputed at every forward; G_OG's

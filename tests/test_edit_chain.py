@@ -1,4 +1,4 @@
-"""The edit chain (SPEC §6) with narrow networks: branches, style slots, batching, paste-back, sizes."""
+"""The edit chain (docs/spec.md §6) with narrow networks: branches, style slots, batching, paste-back, sizes."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from siedob.data.io import image_to_tensor
 from siedob.edit import EditError, Editor, StyleBank, load_style_bank, paste_objects
 from siedob.edit.chain import load_network
 from siedob.labels import CAR, PERSON
-from tests.edit_support import (
+from tests.support.edit import (
     CAR_FULL,
     CAR_PART,
     PERSON_PART,

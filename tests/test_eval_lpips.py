@@ -12,8 +12,7 @@ import torch
 
 from siedob.eval.errors import BackendUnavailable, EvalError
 from siedob.eval.lpips import ALEXNET_WEIGHTS, LPIPSMetric
-
-from .test_eval_fid import draw_scenes, write_images
+from tests.support.eval_images import draw_scenes, write_images
 
 
 class FirstChannelDistance(torch.nn.Module):

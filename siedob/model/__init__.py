@@ -1,4 +1,4 @@
-"""SIEDOB's model layer: the SPEC §6 composition for a batch of scenes, shared by editing and fusion training."""
+"""The model layer: the docs/spec.md §6 composition for a batch of scenes, shared by editing and fusion training."""
 
 from siedob.model.chain import Chain, ChainOutput, EditStages, ObjectResult, SceneBatch
 from siedob.model.networks import fold_spectral_norm, load_network, power_iterations, spectral_norm_hooks

@@ -1,4 +1,4 @@
-"""SIEDOB's composition (SPEC §6) for a batch of scenes: object plan, object networks, paste, G_B, masked_G, F.
+"""SIEDOB's composition (docs/spec.md §6) for a batch of scenes: object plan, object networks, paste, G_B, masked_G, F.
 
 One module for the edit chain (:class:`siedob.edit.Editor`, a validated front end with one scene) and
 for fusion training (the frozen chain that feeds F). The plan runs on the host (it needs box
@@ -108,7 +108,7 @@ def _codes(classes: List[int]) -> torch.Tensor:
 
 
 class Chain(nn.Module):
-    """G_OI, G_OG, G_B and (optionally) F composed as in SPEC §6; call it on a :class:`SceneBatch`.
+    """G_OI, G_OG, G_B and (optionally) F composed as in docs/spec.md §6; call it on a :class:`SceneBatch`.
 
     The networks keep the mode their owner sets: the editor runs them in eval mode; fusion training
     runs the frozen ones in train mode, as the authors do, so their spectral-norm vectors advance

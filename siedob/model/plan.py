@@ -1,4 +1,4 @@
-"""Host-side object plan of a batch of scenes (SPEC §6 step 2): which objects, which branch, which style."""
+"""Host-side object plan of a batch of scenes (docs/spec.md §6 step 2): which objects, which branch, which style."""
 
 from __future__ import annotations
 
