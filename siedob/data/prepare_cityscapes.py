@@ -26,6 +26,7 @@ import numpy as np
 from tqdm import tqdm
 
 from siedob.config import ConfigError, default_config_path, load_config
+from siedob.data.eval_masks import write_fixed_protocol_masks
 from siedob.data.io import DataError, PathLike, read_bgr, read_instances, read_unchanged, write_atomic
 from siedob.data.masks import brush_mask_from_config, object_train_mask
 from siedob.data.synthetic import parse_size
@@ -204,7 +205,7 @@ def prepare_sample(
 
 
 def finalize(dst: PathLike, settings: Settings, overwrite: bool = False) -> Stats:
-    """Write the fixed-seed evaluation masks: one per test scene and one per test object crop."""
+    """Write the evaluation masks: per test scene one of each protocol (free-form seeded), one per test object crop."""
     dst = Path(dst)
     written: Counter = Counter()
     n_scenes = len(list((dst / "test" / "images").glob("*.jpg")))
@@ -215,6 +216,7 @@ def finalize(dst: PathLike, settings: Settings, overwrite: bool = False) -> Stat
             rng = np.random.default_rng([settings.mask_seed, 0, k])
             write_atomic(path, (brush_mask_from_config(rng, ts, ts, settings.scene_brush) * 255).astype(np.uint8))
             written["predefined_mask"] += 1
+    written.update(write_fixed_protocol_masks(dst, n_scenes, ts, ts, overwrite))
     n_objects = len(list((dst / "object_datasets").glob("*/test/images/*.jpg")))
     for k in range(n_objects):
         path = dst / "object_datasets" / "object_mask" / f"{k:04d}.png"
