@@ -12,11 +12,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Dict, NoReturn, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 from siedob.data.eval_masks import FIXED_PROTOCOLS, MASK_FOLDERS, MASK_PROTOCOLS
 from siedob.data.io import read_bgr
 
+from ..cli import Parser, add_device, add_overwrite, check_output_dir
 from ..device import resolve_device
 from ..errors import run_cli
 from .errors import EvalError
@@ -32,14 +33,6 @@ DEFAULT_CACHE = Path.home() / ".cache" / "siedob" / "eval_features"
 ADD_OBJECTS = "add-objects"
 ALL_MODES = MODES + (ADD_OBJECTS,)
 DEFAULT_METRICS = "fid,lpips,miou"
-RELATIVE = "relative paths are taken from the working directory"
-
-
-class _Parser(argparse.ArgumentParser):
-    """argparse whose usage errors are one-line EvalErrors (exit code 2 through ``run_cli``)."""
-
-    def error(self, message: str) -> NoReturn:  # type: ignore[override]
-        raise EvalError(f"{self.prog}: {message}")
 
 
 def _mode(text: str) -> str:
@@ -52,10 +45,9 @@ def _mode(text: str) -> str:
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
-    p = _Parser(
+    p = Parser(
         prog="siedob-eval",
         description="FID / LPIPS / mIoU / Div of SIEDOB results, beside the paper's numbers.",
-        epilog=f"All paths: {RELATIVE}.",
         allow_abbrev=False,
     )
     src = p.add_argument_group("what to score (either --real/--fake or --mode with --data-root)")
@@ -103,10 +95,10 @@ def build_parser() -> argparse.ArgumentParser:
     met.add_argument("--dataset", choices=DATASETS, default="cityscapes", help="paper cells to show beside ours")
     run = p.add_argument_group("running")
     run.add_argument("--output", type=Path, default=Path("results/eval"), help="report (and generated images) folder")
-    run.add_argument("--overwrite", action="store_true", help="replace an earlier report and its generated images")
+    add_overwrite(run, "an earlier report and its generated images")
     run.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="Inception feature cache")
     run.add_argument("--no-cache", action="store_true")
-    run.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda or cuda:N")
+    add_device(run)
     run.add_argument("--batch-size", type=int, default=32)
     run.add_argument("--no-progress", action="store_true")
     return p
@@ -127,9 +119,7 @@ def _check_args(args: argparse.Namespace) -> None:
         raise EvalError(f"--results-per-scene must be at least 1, got {args.results_per_scene}")
     if args.batch_size < 1:
         raise EvalError(f"--batch-size must be at least 1, got {args.batch_size}")
-    out = args.output
-    if out.exists() and not out.is_dir():
-        raise EvalError(f"{out}: --output must be a folder, but this is a file")
+    out = check_output_dir(args.output, "--output folder")
     earlier = [p for p in (out / "report.json", out / "images") if p.exists()]
     if earlier and not args.overwrite and not args.skip_generation:
         raise EvalError(f"{earlier[0]}: an earlier evaluation is there (use --overwrite or another --output)")

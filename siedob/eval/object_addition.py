@@ -153,7 +153,7 @@ def _read_shapes(files: Dict[int, List[Path]]) -> Dict[int, List[Tuple[str, np.n
 
 def _style_bank(cls: int, pick: Path):
     """A bank holding one reference, so every new object of the class copies ``pick``'s style."""
-    from siedob.edit.style_bank import StyleBank, class_bank
+    from siedob.data.style_bank import StyleBank, class_bank
 
     return StyleBank({cls: class_bank([pick], cls)}, str(pick.parent.parent))
 
@@ -171,8 +171,8 @@ def run_object_addition(
     edited maps (``labels/``, ``inst_map/``), the masks (``masks/``) and ``placements.json`` beside them."""
     import json
 
+    from siedob.data.style_bank import style_files
     from siedob.edit import Editor
-    from siedob.edit.style_bank import style_files
 
     if k < 1:
         raise EvalError(f"--results-per-scene must be at least 1, got {k}")
@@ -209,9 +209,9 @@ def run_object_addition(
         group, used = [], []
         for j in range(k):
             pick = pool[int(perm[j % len(pool)])]
-            result = editor.edit(img, lab, inst, mask, _style_bank(placement.cls, pick))
+            stages = editor.edit(img, lab, inst, mask, _style_bank(placement.cls, pick))
             path = out / "images" / f"{stem}_k{j}.png"
-            write_image(path, getattr(result, "result", result))
+            write_image(path, stages.result)
             group.append(len(res.fake))
             res.fake.append(path)
             res.paired_real.append(image)
