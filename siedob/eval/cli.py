@@ -120,8 +120,9 @@ def _check_args(args: argparse.Namespace) -> None:
     if args.batch_size < 1:
         raise EvalError(f"--batch-size must be at least 1, got {args.batch_size}")
     out = check_output_dir(args.output, "--output folder")
-    earlier = [p for p in (out / "report.json", out / "images") if p.exists()]
-    if earlier and not args.overwrite and not args.skip_generation:
+    earlier = [out / "report.json"] + ([] if args.skip_generation else [out / "images"])
+    earlier = [p for p in earlier if p.exists()]
+    if earlier and not args.overwrite:
         raise EvalError(f"{earlier[0]}: an earlier evaluation is there (use --overwrite or another --output)")
 
 

@@ -330,12 +330,13 @@ def diversity(groups: Sequence[Sequence[T]], distance: Callable[[T, T], float]) 
     return sum(per_group) / len(per_group), per_group
 
 
-def _bgr(path: Path) -> torch.Tensor:
-    return image_to_tensor(read_bgr(path))[None]
+def _bgr(path: Path, device: str) -> torch.Tensor:
+    return image_to_tensor(read_bgr(path))[None].to(device)
 
 
-def _lpips_pair(net: Any, a: Path, b: Path) -> float:
-    x, y = _bgr(a), _bgr(b)
+def _lpips_pair(net: Any, a: Path, b: Path, device: str = "cpu") -> float:
+    """LPIPS of two image files (BGR on disk; ``distance_bgr`` flips them to RGB)."""
+    x, y = _bgr(a, device), _bgr(b, device)
     if x.shape != y.shape:
         raise EvalError(f"LPIPS pairs need equal sizes: {a} {tuple(x.shape[2:])} vs {b} {tuple(y.shape[2:])}")
     return float(net.distance_bgr(x, y).flatten()[0])
@@ -362,7 +363,10 @@ def _lpips(inputs: MetricInputs, backends: Backends) -> Dict[str, Any]:
         )
     net = backends.get("lpips")
     pairs = list(zip(inputs.paired_real, inputs.fake))
-    dists = [_lpips_pair(net, r, f) for r, f in tqdm(pairs, desc="LPIPS", unit="pair", disable=not backends.progress)]
+    dists = [
+        _lpips_pair(net, r, f, backends.device)
+        for r, f in tqdm(pairs, desc="LPIPS", unit="pair", disable=not backends.progress)
+    ]
     return {"value": sum(dists) / len(dists), "n_pairs": len(dists), "region": "whole image"}
 
 
@@ -400,7 +404,7 @@ def _div(inputs: MetricInputs, backends: Backends) -> Dict[str, Any]:
 
     def dist(a: Path, b: Path) -> float:
         bar.update()
-        return _lpips_pair(net, a, b)
+        return _lpips_pair(net, a, b, backends.device)
 
     value, per_scene = diversity(groups, dist)
     bar.close()
