@@ -214,7 +214,7 @@ def test_outpainting_masks_are_made_when_the_data_root_predates_them(prepared, t
     old = tmp_path / "old"
     shutil.copytree(data, old)
     shutil.rmtree(old / "outpainting_mask")
-    report = _eval(tmp_path, old, ckpt, seg, "--mode", "background", "--masks", "outpainting", "--metrics", "miou")
+    report = _eval(tmp_path, old, ckpt, seg, "--mode", "chain", "--masks", "outpainting", "--metrics", "miou")
     made = cv2.imread(str(tmp_path / "out" / "masks" / "outpainting_mask" / "0000.png"), 0)
     assert (made == (outpainting_mask(256, 256) * 255).astype(np.uint8)).all()
     assert not (old / "outpainting_mask").exists()  # the data root is left as it was

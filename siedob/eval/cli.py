@@ -244,7 +244,8 @@ def evaluate(args: argparse.Namespace) -> Dict[str, Any]:
         inputs = MetricInputs(res.real, res.fake, res.paired_real, res.labels, res.groups)
         extra.update(fake=str(args.output / "images"), skipped=res.skipped)
     metrics = compute_metrics(names, inputs, backends)
-    task = "object-addition" if args.mode == ADD_OBJECTS else args.masks
+    task = {ADD_OBJECTS: "object-addition", "objects": "object crops (G_OI alone)",
+            "background": f"{args.masks} (G_B alone)"}.get(args.mode, args.masks)  # fmt: skip
     report = build_report(
         metrics,
         args.dataset,
