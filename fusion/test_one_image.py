@@ -1,6 +1,7 @@
 """The authors' edit entry point: ``python fusion/test_one_image.py [--checkpoints DIR] [--input DIR] ...``.
 
-A thin wrapper around :mod:`siedob.edit.cli` (``siedob-edit``); see ``--help``.
+A thin wrapper around :mod:`siedob.edit.cli` (``siedob-edit``); see ``--help``. Without ``--input`` it edits
+the bundled example; checkpoints default to ``fusion/submodels`` in the working directory.
 """
 
 import sys
@@ -12,4 +13,4 @@ from siedob.edit.cli import main  # noqa: E402
 from siedob.errors import run_cli  # noqa: E402
 
 if __name__ == "__main__":
-    sys.exit(run_cli(main))
+    sys.exit(run_cli(lambda argv: main(argv, prog="fusion/test_one_image.py")))

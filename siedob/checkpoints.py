@@ -9,7 +9,6 @@ reported by file and key.
 
 from __future__ import annotations
 
-import argparse
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +19,8 @@ from torch import nn
 
 from siedob.errors import SiedobError, run_cli
 from siedob.files import atomic_write
-from siedob.nn import (
-    BackgroundGenerator,
-    FusionGenerator,
-    ObjectInpaintingGenerator,
-    ObjectStyleGenerator,
-    skip_init,
-)
+from siedob.nn import skip_init
+from siedob.stages import STAGES
 
 PathLike = Union[str, Path]
 
@@ -44,12 +38,13 @@ class ReleasedFormat:
     prefix: str
 
 
-#: The four released sub-network files, by network role.
+#: Entry name and key prefix of each network role's released file.
+_ENTRIES = {"object_inpainting": ("netG", "fg_inpainting."), "object_style": ("netG", "fg_style."),
+            "background": ("netG_BG", ""), "fusion": ("netG_F", "")}
+
+#: The four released sub-network files, by network role (file names from the stage table).
 RELEASED: Dict[str, ReleasedFormat] = {
-    "object_inpainting": ReleasedFormat("object_inpainting.pth", "netG", "fg_inpainting."),
-    "object_style": ReleasedFormat("object_style.pth", "netG", "fg_style."),
-    "background": ReleasedFormat("bg.pth", "netG_BG", ""),
-    "fusion": ReleasedFormat("Fnet.pth", "netG_F", ""),
+    s.role: ReleasedFormat(s.released, *_ENTRIES[s.role]) for s in STAGES.values()
 }
 
 #: For layers whose input width is ``lab_dim + offset``: a shape mismatch there names the lab_dims.
@@ -186,12 +181,8 @@ def save_released(net: nn.Module, path: PathLike, role: str) -> None:
     save_file(released_state(net, role), path)
 
 
-GENERATOR_FACTORIES = {
-    "object_inpainting": ObjectInpaintingGenerator,
-    "object_style": ObjectStyleGenerator,
-    "background": BackgroundGenerator,
-    "fusion": FusionGenerator,
-}
+#: Generator class of each network role (from the stage table).
+GENERATOR_FACTORIES = {s.role: s.generator_class() for s in STAGES.values()}
 
 
 def generator_kwargs(state: Mapping[str, torch.Tensor], role: str) -> Dict[str, int]:
@@ -249,11 +240,18 @@ def check_folder(directory: PathLike) -> Dict[str, Dict[str, int]]:
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """``siedob-check-checkpoints DIR``: verify a folder of released sub-network files."""
-    parser = argparse.ArgumentParser(prog="siedob-check-checkpoints", description=main.__doc__)
-    parser.add_argument("directory", type=Path, help="folder holding the four released .pth files")
+    """``siedob-check-checkpoints [--checkpoints] DIR``: verify a folder of released sub-network files."""
+    from siedob.cli import Parser, existing_dir
+
+    parser = Parser(prog="siedob-check-checkpoints", description=main.__doc__)
+    parser.add_argument("directory", nargs="?", default=None, metavar="DIR", help="the same as --checkpoints DIR")
+    parser.add_argument("--checkpoints", default=None, metavar="DIR",
+                        help="folder holding the four released .pth files (default: fusion/submodels)")
     args = parser.parse_args(argv)
-    for name, info in check_folder(args.directory).items():
+    if args.directory is not None and args.checkpoints is not None:
+        raise CheckpointError("give the checkpoint folder once: DIR or --checkpoints DIR")
+    directory = existing_dir(args.directory or args.checkpoints or "fusion/submodels", "checkpoint folder")
+    for name, info in check_folder(directory).items():
         widths = ", ".join(f"{k} {v}" for k, v in info.items() if k != "parameters")
         print(f"{name:<24} ok  {info['parameters']:>12,} parameters  ({widths})")
     return 0

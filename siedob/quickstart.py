@@ -8,20 +8,14 @@ edit shows the machinery, not the paper's quality; for that, load the authors' c
 
 from __future__ import annotations
 
-import argparse
 import shutil
 import time
 from pathlib import Path
 from typing import Dict, List, Optional, Sequence
 
-from siedob.checkpoints import RELEASED
-from siedob.config import repo_root
-from siedob.errors import SiedobError, run_cli
-
-#: Training order: the fusion stage needs the other three exported first.
-STAGES = ("instance_inpainting", "instance_style", "background", "fusion")
-ROLE_OF_STAGE = {"instance_inpainting": "object_inpainting", "instance_style": "object_style",
-                 "background": "background", "fusion": "fusion"}
+from siedob.cli import Parser, add_device, add_overwrite, check_output_dir, positive_int
+from siedob.errors import SiedobError, UsageError, run_cli
+from siedob.stages import STAGES
 
 #: Reduced widths and small scene crops so that all four stages train in minutes on two cores.
 COMMON = ["model.ngf=8", "model.ndf=8", "train.num_workers=0", "log.fid_every_epochs=0",
@@ -40,6 +34,8 @@ def stage_overrides(stage: str) -> List[str]:
 
 def _prepare_output(out: Path, overwrite: bool) -> None:
     """Create the output folder; refuse to write into a non-empty one unless asked to."""
+    if out.exists() and not out.is_dir():
+        raise SiedobError(f"{out}: output folder is a file")
     if out.exists() and any(out.iterdir()):
         if not overwrite:
             raise SiedobError(f"{out}: output folder exists and is not empty (use --overwrite or another --output)")
@@ -53,7 +49,9 @@ def _prepare_output(out: Path, overwrite: bool) -> None:
         raise SiedobError(f"{out}: cannot create output folder ({exc.strerror})") from None
 
 
-def run(out: Path, steps: int = 200, scenes: int = 12, seed: int = 0, progress: bool = True) -> Dict[str, Path]:
+def run(
+    out: Path, steps: int = 200, scenes: int = 12, seed: int = 0, progress: bool = True, device: str = "cpu"
+) -> Dict[str, Path]:
     """Data → four trained stages → released files → edited example; returns the key output paths."""
     from siedob.data.synthetic import write_prepared
     from siedob.edit.cli import main as edit_main
@@ -65,18 +63,17 @@ def run(out: Path, steps: int = 200, scenes: int = 12, seed: int = 0, progress: 
     start = time.perf_counter()
     print(f"[1/3] synthetic data: {scenes} scenes -> {data}", flush=True)
     write_prepared(data, scenes, seed=seed)
-    for i, stage in enumerate(STAGES, 1):
-        print(f"[2/3] training {stage} ({i}/4, {steps} steps)", flush=True)
+    for stage in STAGES.values():
+        print(f"[2/3] training {stage.name} ({stage.number}/4, {steps} steps)", flush=True)
         result = train_stage(
-            stage, out / "runs" / stage, data_root=data, overrides=stage_overrides(stage), device="cpu",
-            max_steps=steps, seed=seed, vgg_weights="random", submodels=checkpoints, progress=progress,
+            stage.name, out / "runs" / stage.name, data_root=data, overrides=stage_overrides(stage.name),
+            device=device, max_steps=steps, seed=seed, vgg_weights="random", submodels=checkpoints, progress=progress,
         )
-        role = ROLE_OF_STAGE[stage]
-        shutil.copyfile(result.released, checkpoints / RELEASED[role].filename)
+        shutil.copyfile(result.released, checkpoints / stage.released)
     results = out / "results"
     print(f"[3/3] editing the bundled example -> {results}", flush=True)
-    code = edit_main(["--checkpoints", str(checkpoints), "--input", str(repo_root() / "fusion" / "example"),
-                      "--output", str(results), "--seed", str(seed), "--save-stages", "--device", "cpu"])
+    code = edit_main(["--checkpoints", str(checkpoints), "--output", str(results), "--seed", str(seed),
+                      "--save-stages", "--device", device])
     if code:
         raise SiedobError("editing the bundled example failed")
     print(f"done in {time.perf_counter() - start:.0f} s: result and stage panel in {results}, "
@@ -86,18 +83,22 @@ def run(out: Path, steps: int = 200, scenes: int = 12, seed: int = 0, progress: 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Parse arguments and run the quickstart."""
-    parser = argparse.ArgumentParser(prog="siedob-quickstart", description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, default=Path("quickstart_out"), help="folder for everything")
-    parser.add_argument("--steps", type=int, default=200, help="training steps per stage")
-    parser.add_argument("--scenes", type=int, default=12, help="synthetic scenes to generate")
+    parser = Parser(prog="siedob-quickstart", description=__doc__.splitlines()[0])
+    parser.add_argument("--output", type=Path, default=Path("quickstart_out"), metavar="DIR",
+                        help="folder for everything (default: quickstart_out)")
+    parser.add_argument("--steps", type=positive_int, default=200,
+                        help="training steps per stage (default 200; 2 checks the machinery in seconds)")
+    parser.add_argument("--scenes", type=positive_int, default=12, help="synthetic scenes to generate (at least 2)")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--overwrite", action="store_true", help="replace an earlier quickstart folder")
+    add_device(parser, "cpu")
+    add_overwrite(parser, "an earlier quickstart folder")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = parser.parse_args(argv)
-    if args.steps < 1 or args.scenes < 2:
-        raise SiedobError("--steps must be at least 1 and --scenes at least 2")
+    if args.scenes < 2:
+        raise UsageError("--scenes must be at least 2 (one train and one test scene)")
+    check_output_dir(args.output)
     _prepare_output(args.output, args.overwrite)
-    run(args.output, args.steps, args.scenes, args.seed, not args.no_progress)
+    run(args.output, args.steps, args.scenes, args.seed, not args.no_progress, args.device)
     return 0
 
 

@@ -54,8 +54,8 @@ def test_network_matches_reference_on_the_device(name, reference_vectors, detwei
 def test_edit_on_the_device_equals_cpu(bank):
     scene = toy_scene(128, 192, seed=1)
     args = (scene["image"], scene["labels"], scene["instances"], scene["mask"], bank)
-    on_cpu = Editor(*small_networks(), device="cpu").edit(*args, return_stages=True)
-    on_dev = Editor(*small_networks(), device=DEVICE).edit(*args, return_stages=True)
+    on_cpu = Editor(*small_networks(), device="cpu").edit(*args)
+    on_dev = Editor(*small_networks(), device=DEVICE).edit(*args)
     assert on_dev.result.device.type == torch.device(DEVICE).type
     assert [o.id for o in on_dev.objects] == [o.id for o in on_cpu.objects] and on_cpu.objects
     for name in ("fg_output", "bg_output", "result"):
@@ -73,7 +73,7 @@ def test_edit_never_synchronises_with_the_gpu(bank):
     torch.cuda.synchronize()
     torch.cuda.set_sync_debug_mode("error")
     try:
-        result = editor.edit(*args)
+        result = editor.edit(*args).result
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert result.is_cuda and torch.isfinite(result).all()

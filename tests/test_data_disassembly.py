@@ -11,10 +11,10 @@ import torch.nn.functional as F
 
 from siedob.config import default_config_path, load_config
 from siedob.data.disassembly import (
+    EDIT_RULES,
     Rules,
     background_mask_ori,
     disassemble,
-    edit_rules,
     find_candidates,
     rules_from_config,
     slice_box,
@@ -259,7 +259,7 @@ def test_one_hot_and_class_map():
 def test_rules_from_the_stage_configs():
     fusion = load_config(default_config_path("fusion"))["data"]
     background = load_config(default_config_path("background"))["data"]
-    edit = edit_rules()
+    edit = EDIT_RULES
     assert edit == rules_from_config(fusion, train=False) == rules_from_config(fusion, train=True)
     assert (edit.inside_fraction, edit.person_aspect, edit.max_num, edit.clamp) == (0.0, None, 180, None)
     assert edit.classes == (CAR, PERSON) and edit.fill_ratio == {CAR: 0.6, PERSON: 0.35}

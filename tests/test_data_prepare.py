@@ -15,19 +15,21 @@ import pytest
 from siedob.data import prepare_cityscapes
 from siedob.data.synthetic import main as synthetic_main
 from siedob.data.synthetic import write_raw
+from siedob.errors import run_cli
 
 RAW = "1024x512"  # half the official size keeps the test fast; the code path is the same
 SCENES = 3  # two train scenes, one val scene
 
 
 def prepare(src, dst, *extra):
-    return prepare_cityscapes.main(["--src", str(src), "--dst", str(dst), "--workers", "1", "--raw-size", RAW, *extra])
+    return run_cli(prepare_cityscapes.main,
+                   ["--src", str(src), "--dst", str(dst), "--workers", "1", "--raw-size", RAW, *extra])
 
 
 @pytest.fixture(scope="module")
 def raw(tmp_path_factory):
     root = tmp_path_factory.mktemp("raw")
-    assert synthetic_main(["--out", str(root), "--scenes", str(SCENES), "--raw", "--size", RAW, "--seed", "3"]) == 0
+    assert synthetic_main(["--output", str(root), "--scenes", str(SCENES), "--raw", "--size", RAW, "--seed", "3"]) == 0
     return root
 
 
@@ -167,11 +169,12 @@ def one_scene_tree(root: Path, size=(64, 32)):
 def run_bad(tmp_path, capsys, dst=None, raw_size="64x32"):
     src = tmp_path / "raw"
     dst = dst or tmp_path / "out"
-    code = prepare_cityscapes.main(["--src", str(src), "--dst", str(dst), "--workers", "1", "--raw-size", raw_size])
+    code = run_cli(prepare_cityscapes.main,
+                   ["--src", str(src), "--dst", str(dst), "--workers", "1", "--raw-size", raw_size])
     err = capsys.readouterr().err.strip().splitlines()
     err = [line for line in err if not line.startswith("prepare:")]  # progress bar
     assert code == 2
-    assert len(err) == 1 and err[0].startswith("siedob-prepare-cityscapes: error: ")
+    assert len(err) == 1 and err[0].startswith("error: ")
     assert "Traceback" not in err[0]
     return err[0]
 
@@ -193,7 +196,7 @@ def test_wrong_size(tmp_path, capsys):
 def test_default_size_is_the_official_one(tmp_path, capsys):
     one_scene_tree(tmp_path / "raw")
     src = tmp_path / "raw"
-    assert prepare_cityscapes.main(["--src", str(src), "--dst", str(tmp_path / "o"), "--workers", "1"]) == 2
+    assert run_cli(prepare_cityscapes.main, ["--src", str(src), "--dst", str(tmp_path / "o"), "--workers", "1"]) == 2
     assert "expected 2048x1024" in capsys.readouterr().err
 
 
@@ -234,5 +237,5 @@ def test_module_entry_point_gives_one_line_and_exit_2(tmp_path):
          str(tmp_path / "out")], capture_output=True, text=True, env=env, timeout=120,
     )
     assert proc.returncode == 2
-    expected = f"siedob-prepare-cityscapes: error: {tmp_path / 'nope'}: source folder not found"
+    expected = f"error: {tmp_path / 'nope'}: source folder not found"
     assert proc.stderr.strip().splitlines() == [expected]

@@ -72,7 +72,7 @@ def test_dense_scenes_have_at_least_20_instances():
 
 
 def test_cli_prepared_layout(tmp_path, capsys):
-    assert main(["--out", str(tmp_path), "--scenes", "2", "--seed", "7"]) == 0
+    assert main(["--output", str(tmp_path), "--scenes", "2", "--seed", "7"]) == 0
     out = capsys.readouterr().out
     assert "scenes: test 2, train 1" in out
     assert len(list((tmp_path / "train" / "images2048").glob("*.jpg"))) == 1

@@ -38,7 +38,7 @@ def bank(tmp_path_factory) -> StyleBank:
 
 def _sequential_reference(editor: Editor, scene: dict, bank: StyleBank) -> torch.Tensor:
     """SPEC §6 written out one object at a time, with the authors' sequential paste (no batching, no scatter)."""
-    st = editor.edit(scene["image"], scene["labels"], scene["instances"], scene["mask"], bank, return_stages=True)
+    st = editor.edit(scene["image"], scene["labels"], scene["instances"], scene["mask"], bank)
     img = image_to_tensor(scene["image"])
     mask = torch.from_numpy(scene["mask"])[None]
     lab = torch.from_numpy(scene["labels"].astype(np.int64))
@@ -81,7 +81,7 @@ def _sequential_reference(editor: Editor, scene: dict, bank: StyleBank) -> torch
 
 def test_branches_and_style_slots(editor, bank):
     scene = toy_scene()
-    st = editor.edit(scene["image"], scene["labels"], scene["instances"], scene["mask"], bank, return_stages=True)
+    st = editor.edit(scene["image"], scene["labels"], scene["instances"], scene["mask"], bank)
     got = [(o.id, o.cls, o.generation, o.style_slot) for o in st.objects]
     # cars first: inpainting objects before generation objects; the slot counts inpainted cars too
     assert got == [(CAR_PART, CAR, False, -1), (CAR_FULL, CAR, True, 1), (PERSON_PART, PERSON, False, -1)]
@@ -89,7 +89,7 @@ def test_branches_and_style_slots(editor, bank):
 
 def test_batched_equals_one_at_a_time(editor, bank):
     scene = toy_scene(seed=1)
-    ours = editor.edit(scene["image"], scene["labels"], scene["instances"], scene["mask"], bank)
+    ours = editor.edit(scene["image"], scene["labels"], scene["instances"], scene["mask"], bank).result
     ref = _sequential_reference(editor, scene, bank)
     assert ours.shape == ref.shape
     assert torch.allclose(ours, ref, atol=1e-4), (ours - ref).abs().max()
@@ -126,7 +126,7 @@ def test_device_side_never_waits_for_the_device(bank):
     meta = Editor(*small_networks(), device=torch.device("meta"))
     scene = toy_scene(128, 192, seed=1)
     with _BlockingUploads() as uploads:
-        st = meta.edit(scene["image"], scene["labels"], scene["instances"], scene["mask"], bank, return_stages=True)
+        st = meta.edit(scene["image"], scene["labels"], scene["instances"], scene["mask"], bank)
     assert uploads.found == []
     assert [o.generation for o in st.objects] == [False, True, False]
     for t in (st.result, st.fg_output, st.bg_output, st.masked_G, st.fake_F, *(o.output for o in st.objects)):
@@ -136,7 +136,7 @@ def test_device_side_never_waits_for_the_device(bank):
 
 def test_non_256_size_and_outside_kept(editor, bank):
     scene = toy_scene(128, 384, seed=2)
-    out = editor.edit(scene["image"], scene["labels"], scene["instances"], scene["mask"], bank)
+    out = editor.edit(scene["image"], scene["labels"], scene["instances"], scene["mask"], bank).result
     img = image_to_tensor(scene["image"])
     assert out.shape == (3, 128, 384)
     keep = torch.from_numpy(scene["mask"] == 0)
@@ -147,7 +147,7 @@ def test_non_256_size_and_outside_kept(editor, bank):
 def test_all_zero_mask_returns_input(editor, bank):
     scene = toy_scene()
     img = image_to_tensor(scene["image"])
-    out = editor.edit(img, scene["labels"], scene["instances"], np.zeros_like(scene["mask"]), bank)
+    out = editor.edit(img, scene["labels"], scene["instances"], np.zeros_like(scene["mask"]), bank).result
     assert torch.equal(out, img)
 
 
@@ -179,12 +179,12 @@ def test_paste_later_object_wins_within_class_and_classes_add():
     outputs = _box_outputs([0.25, 0.5, 0.125])
     inst = torch.ones(3, 1, 64, 64)
     boxes = [(0, 8, 0, 8), (4, 12, 4, 12), (6, 10, 6, 10)]
-    canvas = paste_objects(outputs, inst, boxes, [CAR, CAR, PERSON], 16, 16)
+    canvas = paste_objects(outputs, inst, boxes, [CAR, CAR, PERSON], 16, 16)[0]
     assert canvas[0, 2, 2] == 0.25
     assert canvas[0, 5, 5] == 0.5  # second car overwrites the first where they overlap
     assert canvas[0, 7, 7] == 0.5 + 0.125  # the person canvas is added to the car canvas
     assert canvas[0, 14, 14] == 0
-    reverse = paste_objects(outputs[[1, 0]], inst[:2], boxes[1::-1], [CAR, CAR], 16, 16)
+    reverse = paste_objects(outputs[[1, 0]], inst[:2], boxes[1::-1], [CAR, CAR], 16, 16)[0]
     assert reverse[0, 5, 5] == 0.25
 
 
@@ -199,7 +199,7 @@ def test_paste_matches_sequential_formula():
         bh, bw = (20, 30) if i % 3 == 0 else (int(torch.randint(3, h - b0 + 1, (1,), generator=g)), 9)
         boxes.append((b0, min(h, b0 + bh), b2, min(w, b2 + bw)))
         classes.append(CAR if i % 2 else PERSON)
-    ours = paste_objects(outputs, inst, boxes, classes, h, w)
+    ours = paste_objects(outputs, inst, boxes, classes, h, w)[0]
     canvases = {CAR: torch.zeros(3, h, w), PERSON: torch.zeros(3, h, w)}
     for i, (b0, b1, b2, b3) in enumerate(boxes):
         o = F.interpolate(outputs[i:i + 1], size=(b1 - b0, b3 - b2), mode="bilinear", align_corners=False)[0]
@@ -215,8 +215,8 @@ def test_from_checkpoints_reads_narrow_widths(tmp_path: Path, bank):
     loaded = Editor.from_checkpoints(ckpt, device="cpu")
     direct = Editor(*nets, device="cpu")
     scene = toy_scene(seed=4)
-    a = loaded.edit(scene["image"], scene["labels"], scene["instances"], scene["mask"], bank)
-    b = direct.edit(scene["image"], scene["labels"], scene["instances"], scene["mask"], bank)
+    a = loaded.edit(scene["image"], scene["labels"], scene["instances"], scene["mask"], bank).result
+    b = direct.edit(scene["image"], scene["labels"], scene["instances"], scene["mask"], bank).result
     assert torch.allclose(a, b, atol=1e-6)
     assert loaded.inpainting.init_conv.conv.weight.shape[0] == 8
     folded = load_network(ckpt / "bg.pth", "background")
@@ -229,13 +229,13 @@ def test_given_disassembly_is_used_instead_of_recomputing(editor, bank, monkeypa
 
     scene = toy_scene()
     args = (scene["image"], scene["labels"], scene["instances"], scene["mask"], bank)
-    st = editor.edit(*args, return_stages=True)
+    st = editor.edit(*args)
 
     def fail(*a, **k):
         raise AssertionError("disassembled twice")
 
     monkeypatch.setattr(chain, "disassemble", fail)
-    again = editor.edit(*args, return_stages=True, disassembly=st.disassembly)
+    again = editor.edit(*args, disassembly=st.disassembly)
     assert torch.equal(again.result, st.result)
     with pytest.raises(AssertionError, match="disassembled twice"):
         editor.edit(*args)

@@ -91,7 +91,7 @@ def test_single_mode_with_mask_derived_from_labels(tmp_path, ckpt, capsys):
     out = tmp_path / "res" / "edited.png"
     rc, _, err = _run(["--image", tmp_path / "img.png", "--labels", tmp_path / "lab.png", "--instances",
                        tmp_path / "inst.png", "--orig-labels", tmp_path / "orig.png", "--style-dir", style,
-                       "--out", out, "--style", "car_2", "--device", "cpu", "--checkpoints", ckpt], capsys)
+                       "--output-file", out, "--style", "car_2", "--device", "cpu", "--checkpoints", ckpt], capsys)
     assert rc == 0, err
     result = cv2.imread(str(out))
     changed = scene["labels"] != orig
@@ -192,7 +192,7 @@ def test_existing_results_and_inputs_are_never_overwritten(example, ckpt, tmp_pa
     original = image.read_bytes()
     rc, _, err = _run(["--checkpoints", ckpt, "--image", image, "--labels", Path(example) / "labels" / "scene.png",
                        "--instances", Path(example) / "inst_map" / "scene.png",
-                       "--mask", Path(example) / "mask" / "scene.png", "--out", image, "--overwrite",
+                       "--mask", Path(example) / "mask" / "scene.png", "--output-file", image, "--overwrite",
                        "--device", "cpu"], capsys)
     assert rc == 2 and "is one of the edit's input files" in err
     assert image.read_bytes() == original

@@ -93,7 +93,7 @@ def test_reference_examples_branches(reference_dir: Path, editor: Editor):
         expected = spec_objects(folder)
         scene = read_example_folder(folder)[0]
         bank = load_style_bank(folder / "object_style", seed=0)
-        st = editor.edit(scene.image, scene.labels, scene.instances, scene.mask, bank, return_stages=True)
+        st = editor.edit(scene.image, scene.labels, scene.instances, scene.mask, bank)
         got = [(o.id, o.cls, o.generation, o.style_slot) for o in st.objects]
         assert got == expected, name
         seen |= {(o.cls, o.generation) for o in st.objects}

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from siedob.checkpoints import check_folder
-from siedob.config import repo_root
+from siedob.edit.cli import bundled_example
 from siedob.errors import SiedobError
 from siedob.quickstart import main
 
@@ -18,7 +18,7 @@ def test_quickstart_short_run(tmp_path):
     counts = check_folder(out / "checkpoints")
     assert set(counts) == {"object_inpainting.pth", "object_style.pth", "bg.pth", "Fnet.pth"}
     assert all(info["ngf"] == 8 for info in counts.values())
-    example = repo_root() / "fusion" / "example"
+    example = bundled_example()
     image = cv2.imread(str(example / "images" / "example.jpg"))
     mask = cv2.imread(str(example / "mask" / "example.png"), cv2.IMREAD_GRAYSCALE)
     result = cv2.imread(str(out / "results" / "example.png"))

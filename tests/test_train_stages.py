@@ -121,7 +121,8 @@ def test_refuses_to_overwrite_and_nan_stops_keeping_last_checkpoint(data, vgg, t
     with pytest.raises(Exception, match="already holds checkpoints"):
         train_stage(stage, tmp_path, max_steps=3, overrides=overrides(stage), **kw)
     with pytest.raises(NonFiniteLossError, match=r"step 3: loss G_l1 is nan"):
-        train_stage(stage, tmp_path, max_steps=5, resume=True, overrides=["train.lambda_l1=.nan"], **kw)
+        train_stage(stage, tmp_path, max_steps=5, resume=True, overrides=["train.lambda_l1=.nan"],
+                    allow_config_change=True, **kw)
     after = load_file(first.checkpoint)
     assert after["resume"]["step"] == 2
     assert all(torch.equal(before[k], v) for k, v in _weights(first.checkpoint).items())

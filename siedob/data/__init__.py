@@ -6,7 +6,7 @@ names below are the ones other packages use most.
 
 from __future__ import annotations
 
-from siedob.data.disassembly import Disassembly, Rules, SceneObject, disassemble, edit_rules, rules_from_config
+from siedob.data.disassembly import EDIT_RULES, Disassembly, Rules, SceneObject, disassemble, rules_from_config
 from siedob.data.io import (
     DataError,
     image_to_tensor,
@@ -20,13 +20,13 @@ from siedob.data.io import (
 from siedob.data.synthetic import Scene, make_scene
 
 __all__ = [
+    "EDIT_RULES",
     "DataError",
     "Disassembly",
     "Rules",
     "Scene",
     "SceneObject",
     "disassemble",
-    "edit_rules",
     "image_to_tensor",
     "make_scene",
     "read_bgr",

@@ -52,11 +52,19 @@ def rules_from_config(data_cfg: Mapping[str, Any], train: bool) -> Rules:
     )
 
 
-def edit_rules() -> Rules:
-    """The rules of the edit chain: the F loader's, in test mode (any pixel inside, no aspect test)."""
-    from siedob.config import default_config_path, load_config
-
-    return rules_from_config(load_config(default_config_path("fusion"))["data"], train=False)
+#: The edit chain's rules (SPEC §6): the F loader's in test mode. Cars, then persons; any pixel inside the
+#: mask counts; no person aspect test; fill ratios 0.6 (car) and 0.35 (person); box margin 2, no clamp;
+#: 64×64 crops. Constants of the model, not read from a training config.
+EDIT_RULES = Rules(
+    classes=(CAR, PERSON),
+    fill_ratio={CAR: 0.6, PERSON: 0.35},
+    inside_fraction=0.0,
+    person_aspect=None,
+    max_num=180,
+    margin=2,
+    clamp=None,
+    crop_size={CAR: (64, 64), PERSON: (64, 64)},
+)
 
 
 @dataclass

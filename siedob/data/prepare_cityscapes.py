@@ -10,7 +10,7 @@ input stops the run with a one-line error naming the file(s) and exit code 2.
 
 from __future__ import annotations
 
-import argparse
+import dataclasses
 import json
 import multiprocessing
 import os
@@ -25,10 +25,12 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
-from siedob.config import ConfigError, default_config_path, load_config
+from siedob.cli import Parser, add_config, add_overwrite, check_output_dir, existing_dir, size_arg
+from siedob.config import load_prepare_settings
+from siedob.configs.schema import PrepareSettings
 from siedob.data.io import DataError, PathLike, read_bgr, read_instances, read_unchanged, write_atomic
 from siedob.data.masks import brush_mask_from_config, object_train_mask
-from siedob.data.synthetic import parse_size
+from siedob.errors import run_cli
 from siedob.files import atomic_write_bytes
 from siedob.labels import OBJECT_CLASSES
 
@@ -39,44 +41,16 @@ MARKERS = ".prepare"
 Stats = Dict[str, Any]
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Preparation parameters, read from the ``data.prepare`` block of the object-inpainting config."""
-
-    raw_size: Tuple[int, int]
-    size: Tuple[int, int]
-    test_size: int
-    margin: int
-    min_short_side: int
-    fill_ratio: Mapping[str, float]
-    object_size: Mapping[str, Tuple[int, int]]
-    mask_seed: int
-    scene_brush: Mapping[str, int]
-    object_brush: Mapping[str, int]
-    side_fraction: Tuple[float, float]
-    object_mask_size: int
-    jpeg_quality: int
+#: Preparation parameters (the schema of the packaged ``prepare.yaml``).
+Settings = PrepareSettings
 
 
-def load_settings(config: Optional[PathLike] = None, raw_size: Optional[Tuple[int, int]] = None) -> Settings:
-    """Settings from a stage config (default: instance_inpainting's); ``raw_size`` overrides the photo size."""
-    data = load_config(config or default_config_path("instance_inpainting"))["data"]
-    prep = data["prepare"]
-    return Settings(
-        raw_size=tuple(raw_size or prep["raw_size"]),
-        size=tuple(prep["size"]),
-        test_size=int(prep["test_size"]),
-        margin=int(prep["box_margin"]),
-        min_short_side=int(prep["min_short_side"]),
-        fill_ratio=dict(prep["fill_ratio"]),
-        object_size={k: tuple(v) for k, v in prep["object_size"].items()},
-        mask_seed=int(prep["mask_seed"]),
-        scene_brush=dict(prep["scene_mask_brush"]),
-        object_brush=dict(data["brush"]),
-        side_fraction=tuple(data["side_fraction"]),
-        object_mask_size=int(data["crop_size"]),
-        jpeg_quality=int(prep["jpeg_quality"]),
-    )
+def load_settings(
+    config: Optional[PathLike] = None, raw_size: Optional[Tuple[int, int]] = None, overrides: Sequence[str] = ()
+) -> Settings:
+    """Settings from the packaged ``prepare.yaml`` (or ``config``); ``raw_size`` overrides the photo size."""
+    settings = load_prepare_settings(config, overrides)
+    return dataclasses.replace(settings, raw_size=tuple(raw_size)) if raw_size else settings
 
 
 class Summary:
@@ -337,24 +311,27 @@ def run(src: PathLike, dst: PathLike, workers: int, overwrite: bool, settings: S
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Command-line entry point; returns 0 on success and 2 on malformed input."""
-    p = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
-    p.add_argument("--src", required=True, help="official Cityscapes root (holds leftImg8bit/ and gtFine/)")
-    p.add_argument("--dst", required=True, help="output root, e.g. data/cityscapes512x256")
+    """Command-line entry point; returns 0 (errors are raised, see :func:`cli`)."""
+    p = Parser(prog=PROG, description=__doc__.splitlines()[0])
+    p.add_argument("--src", required=True, metavar="RAW", help="official Cityscapes root (holds leftImg8bit/ and gtFine/)")
+    p.add_argument("--dst", required=True, metavar="OUT", help="output root, e.g. data/cityscapes512x256")
     p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="parallel worker processes")
-    p.add_argument("--overwrite", action="store_true", help="rewrite outputs that already exist")
-    p.add_argument("--config", default=None, help="config holding data.prepare (default: instance_inpainting's)")
-    p.add_argument("--raw-size", type=parse_size, default=None, help="expected photo size WxH (default from config)")
+    add_overwrite(p)
+    add_config(p, "the packaged dataset-preparation settings, prepare.yaml")
+    p.add_argument("--raw-size", type=size_arg, default=None, help="expected photo size WxH (default: raw_size)")
     args = p.parse_args(argv)
-    try:
-        settings = load_settings(args.config, args.raw_size)
-        summary = run(args.src, args.dst, args.workers, args.overwrite, settings)
-    except (DataError, ConfigError) as exc:
-        print(f"{PROG}: error: {' '.join(str(exc).split())}", file=sys.stderr)
-        return 2
+    settings = load_settings(args.config, args.raw_size, args.overrides)
+    existing_dir(args.src, "source folder")
+    check_output_dir(Path(args.dst), "destination folder")
+    summary = run(args.src, args.dst, args.workers, args.overwrite, settings)
     print(summary.text())
     return 0
 
 
+def cli() -> None:
+    """Console-script entry point: one error line and exit code 2 on bad input."""
+    sys.exit(run_cli(main))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()

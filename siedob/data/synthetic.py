@@ -10,15 +10,16 @@ prepared 512×256 layout directly.
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
-from typing import List, NamedTuple, Optional, Sequence, Tuple
+from typing import Any, List, NamedTuple, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
+from tqdm import tqdm
 
 from siedob.data.io import PathLike, write_atomic
+from siedob.errors import UsageError, run_cli
 from siedob.labels import CAR, INSTANCE_FACTOR, PERSON, palette
 
 ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE, LIGHT, SIGN, VEGETATION, TERRAIN, SKY = (
@@ -226,63 +227,88 @@ def scene_for(seed: int, index: int, h: int, w: int, dense: bool = False) -> Sce
     return make_scene(rng, h, w)
 
 
-def write_raw(out: PathLike, n: int, seed: int = 0, size: Tuple[int, int] = OFFICIAL_SIZE, dense: bool = False) -> None:
-    """Write n scenes as the official Cityscapes tree (leftImg8bit, gtFine labelIds/instanceIds PNGs)."""
+def write_raw(
+    out: PathLike, n: int, seed: int = 0, size: Tuple[int, int] = OFFICIAL_SIZE, dense: bool = False,
+    overwrite: bool = False,
+) -> int:
+    """Write n scenes as the official Cityscapes tree (leftImg8bit, gtFine labelIds/instanceIds PNGs).
+
+    A scene whose three files all exist is kept unless ``overwrite``; returns the number of scenes written.
+    """
     out = Path(out)
     fast_png = (cv2.IMWRITE_PNG_COMPRESSION, 1)
-    for i, (split, name) in enumerate(scene_names(n)):
+    written = 0
+    for i, (split, name) in enumerate(tqdm(scene_names(n), desc="synthetic", unit="scene", disable=n < 4)):
         city = CITIES[split]
-        scene = scene_for(seed, i, size[1], size[0], dense)
-        write_atomic(out / "leftImg8bit" / split / city / f"{name}_leftImg8bit.png", scene.image, fast_png)
         gt = out / "gtFine" / split / city
-        write_atomic(gt / f"{name}_gtFine_labelIds.png", scene.labels, fast_png)
-        write_atomic(gt / f"{name}_gtFine_instanceIds.png", scene.instances.astype(np.uint16), fast_png)
+        paths = (out / "leftImg8bit" / split / city / f"{name}_leftImg8bit.png",
+                 gt / f"{name}_gtFine_labelIds.png", gt / f"{name}_gtFine_instanceIds.png")
+        if not overwrite and all(p.is_file() for p in paths):
+            continue
+        scene = scene_for(seed, i, size[1], size[0], dense)
+        write_atomic(paths[0], scene.image, fast_png)
+        write_atomic(paths[1], scene.labels, fast_png)
+        write_atomic(paths[2], scene.instances.astype(np.uint16), fast_png)
+        written += 1
+    return written
 
 
-def write_prepared(out: PathLike, n: int, seed: int = 0, dense: bool = False, overwrite: bool = False) -> str:
-    """Write n scenes directly in the prepared 512×256 layout (SPEC §5.1); returns the summary text."""
+def write_prepared(
+    out: PathLike, n: int, seed: int = 0, dense: bool = False, overwrite: bool = False, settings: Any = None
+) -> str:
+    """Write n scenes directly in the prepared 512×256 layout (SPEC §5.1); returns the summary text.
+
+    ``settings`` are the dataset-preparation settings (default: the packaged ``prepare.yaml``); existing
+    outputs are kept unless ``overwrite``.
+    """
     from siedob.data.prepare_cityscapes import Summary, finalize, load_settings, prepare_sample
 
-    settings = load_settings()
+    settings = settings or load_settings()
     out = Path(out)
     summary = Summary()
     w, h = settings.raw_size
-    for i, (split, name) in enumerate(scene_names(n)):
+    for i, (split, name) in enumerate(tqdm(scene_names(n), desc="synthetic", unit="scene", disable=n < 4)):
         scene = scene_for(seed, i, h, w, dense)
         summary.add(prepare_sample(out, split, name, scene.image, scene.labels, scene.instances, settings, overwrite))
     summary.add(finalize(out, settings, overwrite))
     return summary.text()
 
 
-def parse_size(text: str) -> Tuple[int, int]:
-    """``WxH`` to (W, H)."""
-    try:
-        w, h = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"size must look like 2048x1024, got {text!r}") from None
-    return w, h
-
-
 def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Command line: ``siedob-synthetic --out DIR [--scenes N] [--seed S] [--raw [--size WxH]] [--dense]``."""
-    p = argparse.ArgumentParser(prog="siedob-synthetic", description=__doc__.splitlines()[0])
-    p.add_argument("--out", required=True, help="output folder")
-    p.add_argument("--scenes", type=int, default=6, help="number of scenes (about a third become val/test)")
+    """Command line: ``siedob-synthetic --output DIR [--scenes N] [--seed S] [--raw [--size WxH]] [--dense]``."""
+    from siedob.cli import Parser, add_config, add_overwrite, check_output_dir, positive_int, size_arg
+    from siedob.data.prepare_cityscapes import load_settings
+
+    p = Parser(prog="siedob-synthetic", description=__doc__.splitlines()[0])
+    p.add_argument("--output", required=True, metavar="DIR", help="output folder")
+    p.add_argument("--scenes", type=positive_int, default=6, help="number of scenes (about a third become val/test)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--raw", action="store_true", help="write the official raw tree instead of the prepared layout")
-    p.add_argument("--size", type=parse_size, default=OFFICIAL_SIZE, help="raw photo size WxH (default 2048x1024)")
+    p.add_argument("--size", type=size_arg, default=None, help="with --raw: photo size WxH (default 2048x1024)")
     p.add_argument("--dense", action="store_true", help="crowded scenes (>= 20 instances each)")
-    p.add_argument("--overwrite", action="store_true", help="rewrite existing prepared outputs")
+    add_overwrite(p, "existing outputs (kept otherwise)")
+    add_config(p, "the packaged dataset-preparation settings, prepare.yaml; not with --raw")
     args = p.parse_args(argv)
-    if args.scenes < 1:
-        p.error("--scenes must be at least 1")
+    if args.size is not None and not args.raw:
+        raise UsageError("--size applies with --raw only (the prepared layout's size comes from the settings)")
+    if args.raw and (args.config is not None or args.overrides):
+        raise UsageError("--config and --set apply to the prepared layout, not with --raw")
+    out = check_output_dir(Path(args.output))
     if args.raw:
-        write_raw(args.out, args.scenes, args.seed, args.size, args.dense)
-        print(f"wrote {args.scenes} raw scenes ({args.size[0]}x{args.size[1]}) to {args.out}")
+        size = args.size or OFFICIAL_SIZE
+        written = write_raw(out, args.scenes, args.seed, size, args.dense, args.overwrite)
+        kept = f", {args.scenes - written} kept (pass --overwrite to rewrite them)" if written < args.scenes else ""
+        print(f"wrote {written} raw scenes ({size[0]}x{size[1]}) to {out}{kept}")
     else:
-        print(write_prepared(args.out, args.scenes, args.seed, args.dense, args.overwrite))
+        settings = load_settings(args.config, overrides=args.overrides)
+        print(write_prepared(out, args.scenes, args.seed, args.dense, args.overwrite, settings))
     return 0
 
 
+def cli() -> None:
+    """Console-script entry point: one error line and exit code 2 on bad input."""
+    sys.exit(run_cli(main))
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    cli()

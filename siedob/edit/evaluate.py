@@ -16,7 +16,6 @@ from PIL import Image
 from tqdm import tqdm
 
 from siedob.checkpoints import RELEASED, load_released_network
-from siedob.config import repo_root
 from siedob.data.datasets import read_crop
 from siedob.data.io import (
     image_to_tensor,
@@ -40,8 +39,8 @@ OBJECT_BATCH = 32
 
 
 def _checkpoint_dir(job) -> Path:
-    """``--checkpoint dir=DIR`` or the default ``fusion/submodels``."""
-    return Path(job.checkpoints.get("dir", repo_root() / "fusion" / "submodels"))
+    """``--checkpoint dir=DIR`` or the default ``fusion/submodels`` (relative to the working directory)."""
+    return Path(job.checkpoints.get("dir", "fusion/submodels"))
 
 
 def _scene_outputs(job) -> None:
@@ -55,7 +54,7 @@ def _scene_outputs(job) -> None:
         instances = read_instances(job.data_root / "test" / "inst_map" / f"{image.stem}.png")
         m = read_test_mask(mask)
         bank = draw_style_bank(files, STYLE_SLOTS)
-        stages = editor.edit(img, labels, instances, m, bank, return_stages=True)
+        stages = editor.edit(img, labels, instances, m, bank)
         if job.mode == "background":
             msk = stages.mask
             out = stages.bg_output * msk + image_to_tensor(img).to(msk.device) * (1 - msk)

@@ -3,12 +3,12 @@
 The edit adds a car (fully masked: drawn by G_OG), cuts the lower part of a person (inpainted by G_OI)
 and turns a patch of road into terrain (filled by G_B). Style references are car and person crops from
 other synthetic scenes. The layout is the authors' (images/, labels/, inst_map/, mask/, object_style/).
-Usage: ``python -m siedob.edit.make_example [--out fusion/example] [--seed 0]``.
+The bundled copy is package data (:mod:`siedob.example`); rebuild it with
+``python -m siedob.edit.make_example --output siedob/example [--seed 0]``.
 """
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Sequence, Tuple
@@ -16,6 +16,7 @@ from typing import List, Optional, Sequence, Tuple
 import cv2
 import numpy as np
 
+from siedob.cli import Parser, check_output_dir
 from siedob.data.io import PathLike, write_atomic
 from siedob.data.synthetic import make_scene
 from siedob.errors import SiedobError, run_cli
@@ -149,11 +150,11 @@ def write_example(out: PathLike, seed: int = 0, name: str = "example", refs: int
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line: write the example folder."""
-    p = argparse.ArgumentParser(prog="siedob-make-example", description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="fusion/example")
+    p = Parser(prog="python -m siedob.edit.make_example", description=__doc__.splitlines()[0])
+    p.add_argument("--output", required=True, metavar="DIR", help="example folder to write")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
-    print(f"wrote {write_example(args.out, args.seed)}")
+    print(f"wrote {write_example(check_output_dir(Path(args.output)), args.seed)}")
     return 0
 
 

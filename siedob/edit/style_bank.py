@@ -1,75 +1,42 @@
-"""The style bank of the edit chain: reference objects per class that G_OG copies the style of (SPEC §6).
+"""The edit chain's style bank: reference objects per class that G_OG copies the style of (SPEC §6).
 
-Layout (the authors'): ``<dir>/{car,person}/images/<n>.jpg`` with masks ``<dir>/{car,person}/inst_mask/<n>.png``.
 Each class gets 4 slots filled by seeded random draws from its folder (the authors draw 4 per class
-with ``random.choice``; with one file the bank is deterministic). Car references are used at their
-stored size (must be 64×64); person references are resized to 64×64 with ``cv2.resize`` on uint8.
+with ``random.choice``; with one file the bank is deterministic). The bank type and the reading of
+references live with the data (:mod:`siedob.data.style_bank`); this module reads a user's folder.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Mapping, Optional, Sequence, Union
+from typing import Dict, List, Optional, Sequence, Union
 
-import cv2
-import numpy as np
-import torch
-
-from siedob.data.io import image_to_tensor, map_to_tensor, read_bgr, read_gray
-from siedob.edit.inputs import IMAGE_SUFFIXES, EditError, _read
-from siedob.labels import CAR, OBJECT_CLASSES, PERSON
+from siedob.data.io import DataError
+from siedob.data.style_bank import (
+    CLASS_NAMES,
+    CROP,
+    STYLE_SLOTS,
+    ClassBank,
+    StyleBank,
+    class_bank,
+    draw_style_bank,
+    style_files,
+)
+from siedob.edit.inputs import IMAGE_SUFFIXES, EditError
+from siedob.labels import CAR, PERSON
 
 PathLike = Union[str, Path]
 
-#: Slots per class in the bank (the authors draw 4 references per class per image).
-STYLE_SLOTS = 4
-#: Side of the object crops the networks work on.
-CROP = 64
-CLASS_NAMES: Dict[int, str] = {cls: name for name, cls in OBJECT_CLASSES.items()}
-
-
-@dataclass
-class ClassBank:
-    """References of one class: images K×3×64×64 in [-1, 1] (BGR), masks K×1×64×64 in {0, 1}, file names."""
-
-    images: torch.Tensor
-    masks: torch.Tensor
-    names: List[str]
-
-    def __len__(self) -> int:
-        return len(self.names)
-
-
-@dataclass
-class StyleBank:
-    """Per object class (24, 26) a :class:`ClassBank`; ``source`` names where it came from, for messages."""
-
-    banks: Dict[int, ClassBank] = field(default_factory=dict)
-    source: str = "the style bank"
-
-    def get(self, cls: int) -> Optional[ClassBank]:
-        """The class's bank, or None when it has no reference."""
-        bank = self.banks.get(cls)
-        return bank if bank is not None and len(bank) else None
-
-
-def load_reference(image_path: PathLike, mask_path: PathLike, cls: int) -> tuple:
-    """One reference as (3×64×64 image in [-1, 1], 1×64×64 mask): cars as stored, persons resized to 64×64."""
-    img = _read(read_bgr, image_path)
-    mask = _read(read_gray, mask_path).astype(np.float32) / 255.0
-    if img.shape[:2] != mask.shape[:2]:
-        raise EditError(f"{mask_path}: size {mask.shape[0]}×{mask.shape[1]} does not match {image_path}")
-    if cls == CAR:
-        if img.shape[:2] != (CROP, CROP):
-            raise EditError(
-                f"{image_path}: car style references must be {CROP}×{CROP}, got {img.shape[0]}×{img.shape[1]}"
-            )
-    else:
-        img = cv2.resize(img, (CROP, CROP))
-        mask = cv2.resize(mask, (CROP, CROP), interpolation=cv2.INTER_NEAREST)
-    return image_to_tensor(img), map_to_tensor(mask)
+__all__ = [
+    "CLASS_NAMES",
+    "CROP",
+    "STYLE_SLOTS",
+    "ClassBank",
+    "StyleBank",
+    "draw_style_bank",
+    "load_style_bank",
+    "style_files",
+]
 
 
 def _class_files(style_dir: Path, cls: int) -> List[Path]:
@@ -78,26 +45,6 @@ def _class_files(style_dir: Path, cls: int) -> List[Path]:
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-
-
-def _mask_for(image: Path) -> Path:
-    """``.../<class>/images/<n>.jpg`` → ``.../<class>/inst_mask/<n>.png``."""
-    return image.parent.parent / "inst_mask" / f"{image.stem}.png"
-
-
-def class_bank(files: Sequence[Path], cls: int) -> ClassBank:
-    """Read the given reference files (in slot order) into a bank; each image's mask must exist."""
-    images, masks = [], []
-    for f in files:
-        mask = _mask_for(f)
-        if not mask.is_file():
-            raise EditError(f"{mask}: file not found (mask of style reference {f.name})")
-        img, m = load_reference(f, mask, cls)
-        images.append(img)
-        masks.append(m)
-    if not files:
-        return ClassBank(torch.zeros(0, 3, CROP, CROP), torch.zeros(0, 1, CROP, CROP), [])
-    return ClassBank(torch.stack(images), torch.stack(masks), [f.name for f in files])
 
 
 def load_style_bank(
@@ -132,24 +79,8 @@ def load_style_bank(
             chosen = pinned[cls]
         else:
             chosen = [rng.choice(files[cls]) for _ in range(slots)] if files[cls] else []
-        banks[cls] = class_bank(chosen, cls)
+        try:
+            banks[cls] = class_bank(chosen, cls)
+        except DataError as exc:
+            raise EditError(str(exc)) from None
     return StyleBank(banks, str(style_dir))
-
-
-def style_files(
-    data_root: PathLike, split: str = "train", classes: Sequence[int] = (CAR, PERSON)
-) -> Dict[int, List[Path]]:
-    """Object-dataset crops per class (``object_datasets/<class>/<split>/images/*.jpg``): style references."""
-    root = Path(data_root) / "object_datasets"
-    return {c: sorted((root / CLASS_NAMES[c] / split / "images").glob("*.jpg")) for c in classes}
-
-
-def draw_style_bank(files: Mapping[int, Sequence[Path]], slots: int) -> StyleBank:
-    """``slots`` random references per class (torch's generator), read as the edit chain reads them."""
-    banks = {}
-    for cls, paths in files.items():
-        if not paths:
-            continue
-        picks = [paths[int(torch.randint(len(paths), (1,)))] for _ in range(slots)]
-        banks[cls] = class_bank(picks, cls)
-    return StyleBank(banks, "the object datasets")

@@ -52,10 +52,6 @@ class StylePropagate(nn.Module):
         self.conv = ConvBlock(dim, style_nc, 3, 1, 1, norm="none", activation="lrelu")
         self.stylelayer = StyleLayer(dim, style_nc + lab_nc)
 
-    def class_codes(self, f: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
-        """B×L×C class codes from the context (:func:`class_style_codes`)."""
-        return class_style_codes(f, context)
-
     def forward(
         self, feat: torch.Tensor, segmap: torch.Tensor, bg_mask: torch.Tensor, mask: torch.Tensor
     ) -> torch.Tensor:
@@ -65,6 +61,6 @@ class StylePropagate(nn.Module):
         bg_mask = F.interpolate(bg_mask, size=size, mode="nearest")
         mask = F.interpolate(mask, size=size, mode="nearest")
         bg_seg = segmap * bg_mask
-        codes = self.class_codes(f, bg_seg * (1 - mask))
+        codes = class_style_codes(f, bg_seg * (1 - mask))
         style_map = torch.bmm(codes.transpose(1, 2), bg_seg.flatten(2)).view(f.shape)
         return self.stylelayer(feat, torch.cat((style_map, bg_seg), dim=1))

@@ -16,7 +16,17 @@ from typing import Any, Callable, Dict, Iterator, Mapping, Optional, Sequence, T
 import torch
 from torch.utils.data import DataLoader, Dataset, default_collate
 
-from siedob.config import STAGES, ConfigError, apply_overrides, default_config_path, load_config, repo_root, save_config
+from siedob.config import (
+    STAGES,
+    ConfigError,
+    config_differences,
+    load_config,
+    load_stage_config,
+    resolve_stage_config,
+    save_config,
+    validate,
+)
+from siedob.configs.schema import STAGE_SCHEMAS
 from siedob.errors import SiedobError
 from siedob.train.checkpointing import CheckpointManager, released_export_path
 from siedob.train.distributed import (
@@ -29,7 +39,6 @@ from siedob.train.distributed import (
     shutdown_distributed,
 )
 from siedob.train.logging import TrainLogger
-from siedob.train.stages import STAGE_TRAINERS
 from siedob.train.trainer import NonFiniteLossError, Trainer, rng_state, seed_everything, set_rng_state
 from siedob.train.vgg import VGG19Features
 
@@ -49,14 +58,6 @@ class TrainResult:
     history: list = field(default_factory=list)
 
 
-def resolve_data_root(root: PathLike) -> Path:
-    """A relative data root is taken from the working directory, else from the repository checkout."""
-    path = Path(root).expanduser()
-    if not path.is_absolute() and not path.exists() and (repo_root() / path).exists():
-        return repo_root() / path
-    return path
-
-
 def build_dataset(
     stage: str, cfg: Mapping[str, Any], data_root: PathLike, train: bool = True
 ) -> Tuple[Dataset, Callable]:
@@ -64,7 +65,7 @@ def build_dataset(
     from siedob.data.datasets import ObjectDataset, SceneDataset, collate_scenes
     from siedob.data.io import DataError
 
-    root = resolve_data_root(data_root)
+    root = Path(data_root).expanduser()
     try:
         if stage == "instance_inpainting":
             return ObjectDataset(root, cfg["data"], "inpaint", train), default_collate
@@ -88,12 +89,12 @@ def build_trainer(
     data_root: Optional[PathLike] = None,
 ) -> Trainer:
     """The stage's trainer (fusion also needs the sub-network folder and the data root for style references)."""
-    if stage not in STAGE_TRAINERS:
+    if stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
     kwargs: Dict[str, Any] = dict(ctx=ctx, amp=amp, channels_last=channels_last, vgg=vgg, vgg_weights=vgg_weights)
     if stage == "fusion":
-        kwargs.update(submodels=submodels, data_root=resolve_data_root(data_root) if data_root else None)
-    return STAGE_TRAINERS[stage](cfg, **kwargs)
+        kwargs.update(submodels=submodels, data_root=Path(data_root).expanduser() if data_root else None)
+    return STAGES[stage].trainer_class()(cfg, **kwargs)
 
 
 @contextlib.contextmanager
@@ -111,7 +112,7 @@ class PeriodicFID:
 
     def __init__(self, stage: str, cfg: Mapping[str, Any], data_root: PathLike, device: torch.device) -> None:
         self.evaluator = None
-        self.max_images = int(cfg["log"].get("fid_max_images", 500))
+        self.max_images = int(cfg["log"]["fid_max_images"])
         try:
             from siedob.eval.errors import EvalError
             from siedob.eval.fid import FIDEvaluator
@@ -140,19 +141,67 @@ class PeriodicFID:
         return float(self.evaluator.fid_of_tensors(reals, fakes))
 
 
-def _load_run_config(
-    stage: str, config: Union[None, PathLike, Mapping[str, Any]], overrides: Sequence[str], run_dir: Path, resume: bool
+#: Keys a resumed run may change without ``allow_config_change``: where it runs, how long, where the data lies,
+#: how often it prints (none of them changes the numbers a step computes).
+RESUME_MAY_CHANGE = ("run.device", "run.max_steps", "data.root", "train.num_workers", "log.print_every",
+                     "log.sample_every")
+
+
+def resolve_run_config(
+    stage: str,
+    run_dir: PathLike,
+    config: Union[None, PathLike, Mapping[str, Any]] = None,
+    overrides: Sequence[str] = (),
+    resume: bool = False,
+    allow_config_change: bool = False,
+    data_root: Optional[PathLike] = None,
+    seed: Optional[int] = None,
+    **run_options: Any,
 ) -> Dict[str, Any]:
-    """The config to use: a resumed run's saved one, else the given file/mapping or the stage default."""
-    saved = run_dir / "config.yaml"
-    if resume and saved.is_file():
-        cfg = load_config(saved, overrides)
-    elif isinstance(config, Mapping):
-        cfg = apply_overrides(config, overrides)
+    """The resolved config of a run: the stage's packaged config (or ``config``), ``overrides``, then the run
+    options given (``device``, ``amp``, ``channels_last``, ``vgg_weights``, ``submodels``, ``max_steps``; None
+    keeps the config's value), ``data_root`` and ``seed``.
+
+    With ``resume`` the base is the run's saved config.yaml, and a result that differs from it (other than
+    in :data:`RESUME_MAY_CHANGE`) is refused, naming the difference, unless ``allow_config_change``.
+    """
+    if stage not in STAGES:
+        raise ConfigError(f"unknown stage {stage!r}; expected one of {', '.join(STAGES)}")
+    run_dir = Path(run_dir)
+    saved_path = run_dir / "config.yaml"
+    saved = None
+    if resume:
+        if not (run_dir / "checkpoints" / "latest_ckpt.pth").is_file():
+            raise SiedobError(f"{run_dir}: nothing to resume (no checkpoints/latest_ckpt.pth)")
+        if not saved_path.is_file():
+            raise SiedobError(f"{saved_path}: the run's saved config is missing; cannot resume")
+        saved = load_config(saved_path)
+        if saved["stage"] != stage:
+            raise ConfigError(f"{run_dir}: the run is of stage {saved['stage']!r}, not {stage!r}")
+    if isinstance(config, Mapping):
+        cfg = resolve_stage_config(stage, config, overrides)
+    elif config is not None:
+        cfg = load_stage_config(stage, config, overrides)
+    elif saved is not None:
+        cfg = resolve_stage_config(stage, saved, overrides, str(saved_path))
     else:
-        cfg = load_config(config if config is not None else default_config_path(stage), overrides)
-    if cfg.get("stage", stage) != stage:
-        raise ConfigError(f"config is for stage {cfg.get('stage')!r}, not {stage!r}")
+        cfg = load_stage_config(stage, None, overrides)
+    for key, value in run_options.items():
+        if key not in cfg["run"]:
+            raise TypeError(f"unknown run option {key!r}")
+        if value is not None:
+            cfg["run"][key] = str(value) if key in ("submodels", "vgg_weights", "device") else value
+    if data_root is not None:
+        cfg["data"]["root"] = str(data_root)
+    if seed is not None:
+        cfg["train"]["seed"] = int(seed)
+    cfg = validate(cfg, STAGE_SCHEMAS[stage], "run options")
+    if saved is not None and not allow_config_change:
+        diffs = config_differences(saved, cfg, RESUME_MAY_CHANGE)
+        if diffs:
+            more = f" (and {len(diffs) - 1} more)" if len(diffs) > 1 else ""
+            raise ConfigError(f"{run_dir}: cannot resume with a different config: {diffs[0]}{more}; "
+                              "pass --allow-config-change to accept it")
     return cfg
 
 
@@ -172,9 +221,10 @@ def train_stage(
     config: Union[None, PathLike, Mapping[str, Any]] = None,
     overrides: Sequence[str] = (),
     resume: bool = False,
-    device: str = "auto",
-    amp: str = "none",
-    channels_last: bool = False,
+    allow_config_change: bool = False,
+    device: Optional[str] = None,
+    amp: Optional[str] = None,
+    channels_last: Optional[bool] = None,
     max_steps: Optional[int] = None,
     seed: Optional[int] = None,
     vgg_weights: Optional[str] = None,
@@ -185,49 +235,50 @@ def train_stage(
 ) -> TrainResult:
     """Train ``stage`` into the run folder ``output`` (or continue it with ``resume=True``).
 
-    Stops after ``max_steps`` total steps (counted across resumes) or ``train.epochs`` epochs; writes
-    ``config.yaml``, ``log.jsonl``, sample panels, checkpoints and the released-format generator.
+    The run options (``device`` ... ``submodels``; None keeps the config's ``run:`` value, or on resume the
+    run's) are recorded in the run's ``config.yaml``; see :func:`resolve_run_config`. Stops after
+    ``max_steps`` total steps (counted across resumes) or ``train.epochs`` epochs; writes ``config.yaml``,
+    ``log.jsonl``, sample panels, checkpoints and the released-format generator. Nothing is written before
+    the config, the data and the networks have been checked.
     """
-    ctx = init_distributed(device)
+    run_dir = Path(output)
+    cfg = resolve_run_config(
+        stage, run_dir, config, overrides, resume, allow_config_change, data_root, seed, device=device, amp=amp,
+        channels_last=channels_last, vgg_weights=vgg_weights, submodels=submodels, max_steps=max_steps,
+    )
+    if not resume and CheckpointManager(run_dir).has_checkpoints():
+        raise SiedobError(f"{run_dir}: run folder already holds checkpoints; pass --resume to continue it "
+                          "or choose another --output")
+    ctx = init_distributed(cfg["run"]["device"])
     try:
-        return _train(stage, Path(output), ctx, data_root, config, overrides, resume, amp, channels_last,
-                      max_steps, seed, vgg_weights, vgg, submodels, dataset, progress)
+        return _train(stage, run_dir, ctx, cfg, resume, vgg, dataset, progress)
     finally:
         shutdown_distributed()
 
 
 def _train(
-    stage: str, run_dir: Path, ctx: DistContext, data_root: Optional[PathLike], config: Any, overrides: Sequence[str],
-    resume: bool, amp: str, channels_last: bool, max_steps: Optional[int], seed: Optional[int],
-    vgg_weights: Optional[str], vgg: Optional[VGG19Features], submodels: Optional[PathLike],
+    stage: str, run_dir: Path, ctx: DistContext, cfg: Dict[str, Any], resume: bool, vgg: Optional[VGG19Features],
     dataset: Optional[Dataset], progress: bool,
 ) -> TrainResult:
-    cfg = _load_run_config(stage, config, overrides, run_dir, resume)
-    tcfg, lcfg = cfg["train"], cfg["log"]
-    if data_root is not None:
-        cfg["data"]["root"] = str(data_root)
-    if seed is not None:
-        tcfg["seed"] = int(seed)
-    seed = int(tcfg.get("seed", 0))
-    ckpt = CheckpointManager(run_dir, ctx, int(lcfg.get("keep_last", 5)), seed)
-    if not resume and ckpt.has_checkpoints():
-        raise SiedobError(f"{run_dir}: run folder already holds checkpoints; pass --resume to continue it "
-                          "or choose another --output")
-    if resume and not (ckpt.dir / "latest_ckpt.pth").is_file():
-        raise SiedobError(f"{run_dir}: nothing to resume (no checkpoints/latest_ckpt.pth)")
-    if ctx.is_main:
-        run_dir.mkdir(parents=True, exist_ok=True)
-        save_config(cfg, run_dir / "config.yaml")
-    barrier(ctx)
-
+    tcfg, lcfg, rcfg = cfg["train"], cfg["log"], cfg["run"]
+    seed = int(tcfg["seed"])
+    if stage == "fusion" and rcfg["submodels"] is None:
+        raise SiedobError("fusion: no sub-network folder; pass --checkpoints DIR with object_inpainting.pth, "
+                          "object_style.pth and bg.pth")
     seed_everything(seed)
     if dataset is None:
         dataset, collate = build_dataset(stage, cfg, cfg["data"]["root"])
     else:
         collate = _collate_for(stage)
     if len(dataset) == 0:
-        raise SiedobError(f"{stage}: the training set is empty")
-    trainer = build_trainer(stage, cfg, ctx, amp, channels_last, vgg, vgg_weights, submodels, cfg["data"]["root"])
+        raise SiedobError(f"{stage}: the training set is empty (data root {cfg['data']['root']})")
+    trainer = build_trainer(stage, cfg, ctx, rcfg["amp"], rcfg["channels_last"], vgg, rcfg["vgg_weights"],
+                            rcfg["submodels"], cfg["data"]["root"])
+    ckpt = CheckpointManager(run_dir, ctx, int(lcfg["keep_last"]), seed)
+    if ctx.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run_dir / "config.yaml")
+    barrier(ctx)
     seed_everything(seed + 7919 * ctx.rank)
     if resume:
         ckpt.resume(trainer)
@@ -235,16 +286,16 @@ def _train(
     bs = int(tcfg["batch_size"])
     per_epoch = batches_per_epoch(len(dataset), bs, ctx.world_size)
     total = int(tcfg["epochs"]) * per_epoch
-    if max_steps is not None:
-        total = min(total, int(max_steps))
-    save_every = int(lcfg.get("save_every_steps", 1000))
-    snap_every = int(lcfg.get("save_every_epochs", 10))
-    fid_every = int(lcfg.get("fid_every_epochs", 0))
+    if rcfg["max_steps"] is not None:
+        total = min(total, int(rcfg["max_steps"]))
+    save_every = int(lcfg["save_every_steps"])
+    snap_every = int(lcfg["save_every_epochs"])
+    fid_every = int(lcfg["fid_every_epochs"])
     fid = PeriodicFID(stage, cfg, cfg["data"]["root"], ctx.device) if fid_every > 0 and ctx.is_main else None
-    logger = TrainLogger(run_dir, total, trainer.step, int(lcfg.get("print_every", 100)),
-                         int(lcfg.get("sample_every", 1000)), enabled=ctx.is_main, progress=progress)
+    logger = TrainLogger(run_dir, total, trainer.step, int(lcfg["print_every"]), int(lcfg["sample_every"]),
+                         enabled=ctx.is_main, progress=progress)
     sampler = ResumableSampler(dataset, ctx, seed)
-    workers = int(tcfg.get("num_workers", 0))
+    workers = int(tcfg["num_workers"])
     last: Dict[str, float] = {}
     history = []
     path = None

@@ -13,11 +13,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from siedob.checkpoints import RELEASED, CheckpointError, load_state_into
-from siedob.data.disassembly import Disassembly, rules_from_config
-from siedob.edit.chain import Editor, load_network
-from siedob.edit.style_bank import StyleBank, draw_style_bank, style_files
+from siedob.data.style_bank import StyleBank, draw_style_bank, style_files
 from siedob.errors import SiedobError
 from siedob.maps import one_hot_labels
+from siedob.model import Chain, SceneBatch, load_network
 from siedob.nn import BackgroundGenerator, FusionGenerator, ObjectInpaintingWrapper, ObjectStyleWrapper
 from siedob.train.losses import hinge_d_loss, hinge_g_loss, style_cycle_loss
 from siedob.train.trainer import Tensors, Trainer
@@ -100,22 +99,15 @@ class ObjectStyleTrainer(Trainer):
 
     def forward_g(self, b: Tensors) -> Tensors:
         cls, inst, obj = b["class_map"], b["inst_mask"], b["obj"]
-        if self.reference_mode:
-            x_rec, code_rec, cyc_rec = self.G(cls, obj, cls, inst)
-            x_sty, code_sty, cyc_sty = self.G(cls, b["sty_img"], b["sty_cls_map"], inst)
-            x = torch.cat([x_rec, x_sty])
-            code, cycle = torch.cat([code_rec, code_sty]), torch.cat([cyc_rec, cyc_sty])
-        else:
-            x, code, cycle = self.G(
-                torch.cat([cls, cls]), torch.cat([obj, b["sty_img"]]), torch.cat([cls, b["sty_cls_map"]]),
-                torch.cat([inst, inst]),
-            )
+        x, code, cycle = self.G(
+            torch.cat([cls, cls]), torch.cat([obj, b["sty_img"]]), torch.cat([cls, b["sty_cls_map"]]),
+            torch.cat([inst, inst]),
+        )
         inst2, cls2 = torch.cat([inst, inst]), torch.cat([cls, cls])
         return {"x": x, "code": code, "cycle": cycle, "fake_in": _cat(x * inst2, cls2)}
 
     def _real(self, b: Tensors) -> torch.Tensor:
-        real = _cat(b["obj"], b["class_map"])
-        return torch.cat([real, real]) if self.reference_mode else real
+        return _cat(b["obj"], b["class_map"])
 
     def loss_d(self, name: str, b: Tensors, out: Tensors) -> Tuple[torch.Tensor, Tensors]:
         fake = self.D(name, out["fake_in"].detach())
@@ -129,10 +121,7 @@ class ObjectStyleTrainer(Trainer):
         x_rec = out["x"][:n]
         l1 = float(t["lambda_l1"]) * F.l1_loss(x_rec.float(), b["obj"])
         gan = float(t["lambda_gan"]) * hinge_g_loss(self.D_frozen("netD_style", out["fake_in"]))
-        if self.reference_mode:
-            feats = self.vgg_target(torch.cat([b["obj"], b["obj"]]))
-        else:
-            feats = [torch.cat([f, f]) for f in self.vgg_target(b["obj"])]
+        feats = [torch.cat([f, f]) for f in self.vgg_target(b["obj"])]
         vgg = float(t["lambda_vgg"]) * self.vgg_loss(out["x"], y_feats=feats)
         cyc = float(t.get("lambda_cycle", 1.0)) * style_cycle_loss(out["code"], out["cycle"])
         return l1 + gan + vgg + cyc, {"G_l1": l1, "G_gan": gan, "G_vgg": vgg, "G_cycle": cyc}
@@ -247,18 +236,14 @@ class BackgroundTrainer(Trainer):
         return {"input": b["input"][:, :3], "mask": b["mask_b"], "output": out["comp"], "target": b["image"]}
 
 
-class _NoFusion(nn.Module):
-    """Stands in for F inside the frozen chain: returns ``masked_G`` (F itself is what is trained)."""
-
-    def forward(self, masked_g: torch.Tensor, segmap: torch.Tensor, mask: torch.Tensor, edge: torch.Tensor):
-        return masked_g
-
-
 class FusionTrainer(Trainer):
     """F on the frozen chain (SPEC §4, §6 steps 2–5): GAN(D_F on masked_F) + 10·VGG(fake_F, gt).
 
     G_OI, G_OG and G_B come from released-format files in ``submodels``; gradients are off, and with
     ``model.submodels_train_mode`` they run in train mode so their spectral-norm vectors move (§8).
+    The frozen chain is :class:`siedob.model.Chain` on the whole batch, as the authors' step: G_B runs
+    once per step, every inpainted object advances G_OI's power iteration once, and the batch's style
+    references are pooled (object j of a class in the batch takes reference j mod 4·B).
     """
 
     stage = "fusion"
@@ -286,35 +271,37 @@ class FusionTrainer(Trainer):
                     f"or put the authors' released file there"
                 )
             nets[role] = load_network(path, role, fold=not self.submodels_train_mode)
-        data_cfg = cfg["data"]
-        self.chain = Editor(nets["object_inpainting"], nets["object_style"], nets["background"], _NoFusion(),
-                            device=self.device, rules=rules_from_config(data_cfg, train=True))
+        self.chain = Chain(nets["object_inpainting"], nets["object_style"], nets["background"],
+                           device=self.device).requires_grad_(False)
         self.frozen = {"object_inpainting": self.chain.inpainting, "object_style": self.chain.style,
                        "background": self.chain.background}
-        self.slots = int(data_cfg.get("styles_per_class", 4))
+        self.slots = int(cfg["data"].get("styles_per_class", 4))
         self.style_files = style_files(data_root) if data_root is not None else {}
-        #: A fixed style bank to use instead of per-scene draws from the object datasets (benchmarks).
+        #: A fixed style bank for every scene instead of draws from the object datasets (benchmarks, tests).
         self.style_bank: Optional[StyleBank] = None
+
+    def scene_batch(self, batch: Mapping[str, Any]) -> SceneBatch:
+        """The loader batch as the chain's input (the loader has disassembled every scene)."""
+        return SceneBatch(batch["image"], batch["labels"], batch["instances"], batch["mask"], batch["fg_mask"],
+                          batch["objects"])
+
+    def style_banks(self, n: int) -> List[StyleBank]:
+        """One bank of ``slots`` references per class for each of ``n`` scenes, drawn in scene order."""
+        return [self.style_bank or draw_style_bank(self.style_files, self.slots) for _ in range(n)]
+
+    def compose(self, batch: Mapping[str, Any]) -> torch.Tensor:
+        """``masked_G`` of every scene from the frozen chain (objects, paste, G_B), one chain call per batch."""
+        self.chain.train(self.submodels_train_mode and not self.evaluating)
+        with torch.no_grad():
+            out = self.chain(self.scene_batch(batch), self.style_banks(batch["image"].shape[0]),
+                             pooled_styles=True, fuse=False)
+        return out.masked_G
 
     def build_generator(self) -> nn.Module:
         return FusionGenerator(int(self.mcfg["ngf"]))
 
     def released_module(self) -> nn.Module:
         return self.generator
-
-    def compose(self, batch: Mapping[str, Any]) -> torch.Tensor:
-        """``masked_G`` of every scene from the frozen chain (disassembly, objects, paste, G_B)."""
-        for net in self.frozen.values():
-            net.train(self.submodels_train_mode and not self.evaluating)
-        out = []
-        for i in range(batch["image"].shape[0]):
-            bank = self.style_bank or draw_style_bank(self.style_files, self.slots)
-            dis = Disassembly([], batch["objects"][i], batch["fg_mask"][i], batch["bg_mask"][i],
-                              batch["bg_mask_ori"][i])
-            stages = self.chain.edit(batch["image"][i], batch["labels"][i], batch["instances"][i], batch["mask"][i],
-                                     bank, return_stages=True, disassembly=dis)
-            out.append(stages.masked_G.clone())
-        return torch.stack(out)
 
     def prepare(self, batch: Mapping[str, Any]) -> Tensors:
         masked_g = self.compose(batch)

@@ -82,8 +82,6 @@ class Trainer:
         self.device = self.ctx.device
         self.amp = amp
         self.channels_last = channels_last
-        #: Bench only: run the authors' unfused order of operations (duplicated forward work).
-        self.reference_mode = False
         self.evaluating = False
         self.nets: Dict[str, nn.Module] = {self.g_name: self.build_generator()}
         ndf, lab_dim = int(self.mcfg.get("ndf", 64)), int(self.mcfg.get("lab_dim", 34))
@@ -192,9 +190,7 @@ class Trainer:
         return torch.autocast(self.device.type, dtype=dtype)
 
     def vgg_target(self, y: torch.Tensor) -> List[torch.Tensor]:
-        """VGG features of a target (with an autograd graph in reference mode, as the authors do)."""
-        if self.reference_mode:
-            return [f.detach() for f in self.vgg_loss.vgg(y)]
+        """VGG features of a target, computed without an autograd graph (the authors build one, then detach)."""
         return self.vgg_loss.target_features(y)
 
     # ----------------------------------------------------------------- the step
