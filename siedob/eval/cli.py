@@ -26,6 +26,7 @@ from .generate import MODES, GenerationJob, resolve_generator, run_generation, t
 from .images import check_same_count, list_images
 from .inception import BACKENDS
 from .metrics import Backends, MetricInputs, compute_metrics, list_metrics, parse_metric_names, prepare_metrics
+from .miou import RESOLUTIONS
 from .object_addition import CLASS_NAMES, DEFAULT_RESULTS_PER_SCENE, GROUND, HEIGHTS, MARGIN, run_object_addition
 from .report import DATASETS, build_report, markdown_table, write_reports
 
@@ -92,6 +93,13 @@ def build_parser() -> argparse.ArgumentParser:
     met.add_argument("--lpips-weights", type=Path, help="LPIPS (AlexNet v0.1) weights; default: found offline")
     met.add_argument("--seg-model", type=Path, help="segmenter for mIoU: drn-d-105_ms_cityscapes.pth or TorchScript")
     met.add_argument("--seg-mapping", type=Path, help="label mapping JSON of a TorchScript --seg-model")
+    met.add_argument(
+        "--miou-resolution",
+        choices=RESOLUTIONS,
+        default="generated",
+        help="generated: at the generated size, labels nearest-resized; full: predictions upsampled to the labels",
+    )
+    met.add_argument("--miou-in-mask", action="store_true", help="score mIoU only inside each image's edit mask")
     met.add_argument("--dataset", choices=DATASETS, default="cityscapes", help="paper cells to show beside ours")
     run = p.add_argument_group("running")
     run.add_argument("--output", type=Path, default=Path("results/eval"), help="report (and generated images) folder")
@@ -138,6 +146,8 @@ def _backends(args: argparse.Namespace) -> Backends:
         lpips_weights=args.lpips_weights,
         seg_model=args.seg_model,
         seg_mapping=args.seg_mapping,
+        miou_resolution=args.miou_resolution,
+        miou_in_mask=args.miou_in_mask,
         progress=not args.no_progress,
     )
 
@@ -165,7 +175,9 @@ def _generation_inputs(args: argparse.Namespace) -> Dict[str, Any]:
         device=args.device,
         checkpoints={"dir": str(args.checkpoints)},
     )
-    inputs = MetricInputs(real=split["images"], paired_real=split["images"], labels=split["labels"])
+    inputs = MetricInputs(
+        real=split["images"], paired_real=split["images"], labels=split["labels"], masks=split["masks"]
+    )
     pending = None
     if args.skip_generation:
         inputs.fake = list_images(out_dir)
@@ -241,7 +253,7 @@ def evaluate(args: argparse.Namespace) -> Dict[str, Any]:
             args.data_root, args.checkpoints, args.output, args.results_per_scene, args.seed, args.device,
             progress=not args.no_progress,
         )  # fmt: skip
-        inputs = MetricInputs(res.real, res.fake, res.paired_real, res.labels, res.groups)
+        inputs = MetricInputs(res.real, res.fake, res.paired_real, res.labels, res.groups, res.masks)
         extra.update(fake=str(args.output / "images"), skipped=res.skipped)
     metrics = compute_metrics(names, inputs, backends)
     task = {ADD_OBJECTS: "object-addition", "objects": "object crops (G_OI alone)",

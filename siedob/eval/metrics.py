@@ -10,14 +10,11 @@ is an error (exit 2), not a silent gap.
 
 from __future__ import annotations
 
-import hashlib
 import itertools
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple, TypeVar, Union
 
-import numpy as np
 import torch
 from tqdm import tqdm
 
@@ -25,11 +22,12 @@ from siedob.data.io import image_to_tensor, read_bgr
 
 from .errors import BackendUnavailable, EvalError
 from .fid import DEFAULT_COLOR_ORDER, FIDEvaluator
-from .images import read_label
+from .lpips import load_lpips
+from .miou import Segmenter, evaluate_miou, load_segmenter
 
 PathLike = Union[str, Path]
 T = TypeVar("T")
-INPUTS = ("real", "fake", "paired_real", "labels", "groups")
+INPUTS = ("real", "fake", "paired_real", "labels", "groups", "masks")
 BACKENDS = ("inception", "lpips", "segmenter")
 NUM_TRAIN_IDS = 19
 
@@ -40,7 +38,7 @@ class MetricInputs:
 
     ``real`` is FID's reference set; ``paired_real[i]`` the real image of ``fake[i]`` (LPIPS); ``labels[i]``
     the labelIds map ``fake[i]`` should show (mIoU); each ``groups`` entry lists the indices into ``fake``
-    of the K results of one scene (Div).
+    of the K results of one scene (Div); ``masks[i]`` the edit mask of ``fake[i]`` (mIoU inside the mask).
     """
 
     real: Sequence[Any] = ()
@@ -48,6 +46,7 @@ class MetricInputs:
     paired_real: Sequence[Path] = ()
     labels: Sequence[Path] = ()
     groups: Sequence[Sequence[int]] = ()
+    masks: Sequence[Path] = ()
 
     def has(self, name: str) -> bool:
         """Whether the input ``name`` is present (``groups`` needs at least one group of two or more)."""
@@ -78,6 +77,7 @@ INPUT_HINTS = {
     "paired_real": "a real image paired with every generated one",
     "labels": "label maps (--labels DIR, or --mode with a data root)",
     "groups": "several results per scene (--mode add-objects with --results-per-scene K >= 2)",
+    "masks": "the edit mask of every generated image (--mode)",
 }
 
 
@@ -123,14 +123,6 @@ def parse_metric_names(text: str) -> List[str]:
     return list(dict.fromkeys(names))
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 class Backends:
     """The metric networks of one run, each loaded once on first use.
 
@@ -152,6 +144,8 @@ class Backends:
         lpips_weights: Optional[PathLike] = None,
         seg_model: Optional[PathLike] = None,
         seg_mapping: Optional[PathLike] = None,
+        miou_resolution: str = "generated",
+        miou_in_mask: bool = False,
         progress: bool = False,
     ) -> None:
         self.device = device
@@ -159,6 +153,7 @@ class Backends:
         self.color_order, self.cache_dir, self.batch_size = color_order, cache_dir, batch_size
         self.lpips_weights, self.seg_model, self.seg_mapping = lpips_weights, seg_model, seg_mapping
         self.progress = progress
+        self.miou_resolution, self.miou_in_mask = miou_resolution, miou_in_mask
         self._loaded: Dict[str, Any] = {}
         self._missing: Dict[str, str] = {}
 
@@ -204,17 +199,12 @@ class Backends:
         )
 
     def _load_lpips(self) -> Any:
-        from . import lpips as lpips_module
+        return load_lpips(self.lpips_weights, device=self.device)
 
-        loader = getattr(lpips_module, "load_lpips", None)
-        if loader is None:
-            raise BackendUnavailable("this build's siedob.eval.lpips has no load_lpips (offline LPIPS not installed)")
-        return loader(self.lpips_weights, device=self.device)
-
-    def _load_segmenter(self) -> SegmenterAdapter:
+    def _load_segmenter(self) -> Segmenter:
         if self.seg_model is None:
             raise BackendUnavailable("no segmentation model given (--seg-model FILE, e.g. drn-d-105_ms_cityscapes.pth)")
-        return SegmenterAdapter.load(Path(self.seg_model), self.seg_mapping, self.device)
+        return load_segmenter(self.seg_model, self.device, self.seg_mapping)
 
     def describe(self) -> Dict[str, Any]:
         """What was loaded (backend names, weights sources, segmenter file and hash) for the report's protocol."""
@@ -230,51 +220,10 @@ class Backends:
             }
         if "segmenter" in self._loaded:
             out["segmenter"] = self._loaded["segmenter"].describe()
+            out["miou"] = {"resolution": self.miou_resolution, "inside the edit mask only": self.miou_in_mask}
         for name, why in self._missing.items():
             out.setdefault(name, {"unavailable": why})
         return out
-
-
-class SegmenterAdapter:
-    """Train-id predictions of uint8 BGR images from :func:`siedob.eval.miou.load_segmenter` (DRN ``.pth`` or
-    TorchScript), or, in builds without it, from the TorchScript + mapping-JSON evaluator."""
-
-    def __init__(self, predict: Callable[[np.ndarray], np.ndarray], path: Path, sha256: str, kind: str) -> None:
-        self._predict = predict
-        self.path, self.sha256, self.kind = path, sha256, kind
-
-    @classmethod
-    def load(cls, path: Path, mapping: Optional[PathLike], device: str) -> SegmenterAdapter:
-        """Load the model file; a missing file is BackendUnavailable."""
-        from . import miou
-
-        if not path.is_file():
-            raise BackendUnavailable(f"segmentation model not found at {path}")
-        loader = getattr(miou, "load_segmenter", None)
-        if loader is not None and mapping is None:
-            seg = loader(path, device)
-
-            def predict(bgr_u8: np.ndarray) -> np.ndarray:
-                logits = seg.predict(image_to_tensor(bgr_u8)[None].to(device))
-                if logits.shape[-2:] != bgr_u8.shape[:2]:
-                    logits = torch.nn.functional.interpolate(
-                        logits.float(), size=bgr_u8.shape[:2], mode="bilinear", align_corners=False
-                    )
-                return logits.argmax(1)[0].cpu().numpy()
-
-            return cls(predict, path, getattr(seg, "file_sha256", None) or _sha256(path), type(seg).__name__)
-        if mapping is None:
-            raise EvalError(f"{path}: this build reads segmenters as TorchScript with --seg-mapping JSON only")
-        evaluator = miou.SegmentationEvaluator(path, mapping, device)
-        return cls(evaluator.predict, path, _sha256(path), "torchscript+mapping")
-
-    def train_ids(self, bgr_u8: np.ndarray) -> np.ndarray:
-        """H×W train-id prediction (0..18) of one uint8 BGR image."""
-        return self._predict(bgr_u8)
-
-    def describe(self) -> Dict[str, Any]:
-        """File, its sha256 and the loader, for the report."""
-        return {"file": str(self.path), "sha256": self.sha256, "kind": self.kind}
 
 
 def unavailable_reason(metric: Metric, inputs: MetricInputs, backends: Backends) -> Optional[str]:
@@ -373,25 +322,19 @@ def _lpips(inputs: MetricInputs, backends: Backends) -> Dict[str, Any]:
 @register_metric("miou", "mIoU ↑", 2, True, needs=("fake", "labels"), backends=("segmenter",))
 def _miou(inputs: MetricInputs, backends: Backends) -> Dict[str, Any]:
     """mIoU (percent) of the segmenter's predictions on the generated images against their label maps."""
-    from .miou import confusion_matrix, iou_per_class, label_to_train_id_lut, mean_iou
-
     if len(inputs.labels) != len(inputs.fake):
         raise EvalError(
             f"count mismatch: {len(inputs.fake)} generated images vs {len(inputs.labels)} label maps "
             "(they are paired in sorted order)"
         )
-    seg: SegmenterAdapter = backends.get("segmenter")
-    lut = label_to_train_id_lut()
-    conf = np.zeros((NUM_TRAIN_IDS, NUM_TRAIN_IDS), np.int64)
-    pairs = list(zip(inputs.fake, inputs.labels))
-    for img_path, lab_path in tqdm(pairs, desc="mIoU", unit="img", disable=not backends.progress):
-        img = read_bgr(img_path)
-        gt = lut[np.clip(read_label(lab_path), 0, 255).astype(np.int64)]
-        if gt.shape != img.shape[:2]:
-            raise EvalError(f"{lab_path}: label size {gt.shape} differs from image {img_path} {img.shape[:2]}")
-        conf += confusion_matrix(seg.train_ids(img), gt)
-    ious = [None if math.isnan(v) else round(float(v) * 100, 4) for v in iou_per_class(conf)]
-    return {"value": mean_iou(conf) * 100, "per_class": ious, "segmenter": seg.describe()}
+    seg: Segmenter = backends.get("segmenter")
+    masks = None
+    if backends.miou_in_mask:
+        if len(inputs.masks) != len(inputs.fake):
+            raise EvalError("--miou-in-mask needs the edit mask of every generated image (use --mode)")
+        masks = inputs.masks
+    res = evaluate_miou(seg, inputs.fake, inputs.labels, backends.miou_resolution, masks, backends.progress)
+    return {**res, "segmenter": seg.describe()}
 
 
 @register_metric("div", "Div ↑", 4, True, needs=("fake", "groups"), backends=("lpips",))
@@ -420,7 +363,6 @@ __all__ = [
     "Backends",
     "Metric",
     "MetricInputs",
-    "SegmenterAdapter",
     "compute_metrics",
     "diversity",
     "get_metric",

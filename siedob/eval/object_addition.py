@@ -143,6 +143,7 @@ class AdditionResults:
     paired_real: List[Path]
     labels: List[Path]
     groups: List[List[int]]
+    masks: List[Path]
     placements: List[Dict]
     skipped: List[str]
 
@@ -184,7 +185,7 @@ def run_object_addition(
     shapes = _read_shapes(shape_files)
     refs = style_files(root, split="test")
     editor = Editor.from_checkpoints(checkpoints, device=device)
-    res = AdditionResults([], [], [], [], [], [], [])
+    res = AdditionResults([], [], [], [], [], [], [], [])
     for i, image in enumerate(tqdm(images, desc="adding objects", unit="scene", disable=not progress)):
         stem = image.stem
         labels = read_label(root / "test" / "labels" / f"{stem}.png")
@@ -216,6 +217,7 @@ def run_object_addition(
             res.fake.append(path)
             res.paired_real.append(image)
             res.labels.append(out / "labels" / f"{stem}.png")
+            res.masks.append(out / "masks" / f"{stem}.png")
             used.append(pick.name)
         res.groups.append(group)
         res.placements.append({"scene": stem, **asdict(placement), "class": CLASS_NAMES[placement.cls],
