@@ -53,7 +53,7 @@ def make_data_root(root: Path, n_images: int, n_masks: int) -> Path:
 
 @needs_torchscript
 def test_folders_report_with_miou(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    img, lab = red_black_scene()
+    img, lab = (np.repeat(np.repeat(a, 4, 0), 4, 1) for a in red_black_scene())  # 32×32: LPIPS-Alex needs >= 31
     rng = np.random.default_rng(0)
     fakes = [np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8) for _ in range(4)]
     real = write_images(tmp_path / "real", [img] * 4)
@@ -105,8 +105,8 @@ def test_mode_runs_a_plugged_generator(tmp_path: Path, monkeypatch: pytest.Monke
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["mode"] == "background" and report["n_images"] == 3 and report["metrics"]["fid"]["value"] > 0
     assert list(report["metrics"]) == ["fid", "lpips"]
-    lpips = report["metrics"]["lpips"]
-    assert (lpips["value"] is None) == lpips["reason"].startswith("unavailable: ")
+    lpips = report["metrics"]["lpips"]  # the blurred images differ from the originals, or LPIPS says why it is absent
+    assert lpips["value"] > 0 if lpips["value"] is not None else lpips["reason"].startswith("unavailable: ")
 
 
 def test_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
