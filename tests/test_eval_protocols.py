@@ -19,8 +19,9 @@ from siedob.eval.inception import installed_torchscript_file
 from siedob.eval.metrics import Backends, MetricInputs, compute_metrics, diversity, parse_metric_names
 from siedob.eval.object_addition import add_object, next_instance_id, place_object
 from siedob.labels import CAR, PERSON
-from tests.edit_support import small_networks, write_checkpoints
-from tests.support.eval_data import write_images, write_seg_model
+from tests.support.edit import small_networks, write_checkpoints
+from tests.support.eval_images import write_images
+from tests.support.segmenter import write_seg_model
 
 needs_torchscript = pytest.mark.skipif(
     installed_torchscript_file() is None,

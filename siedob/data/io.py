@@ -1,4 +1,4 @@
-"""Image, label and mask I/O shared by every loader, writer and script (SPEC §1, §5).
+"""Image, label and mask I/O shared by every loader, writer and script (docs/spec.md §1, §5).
 
 Photos are read with OpenCV and kept in BGR order; tensors are float in [-1, 1]; output images
 are truncated (not rounded) back to uint8. Files are written atomically (temp file + rename) so
@@ -70,7 +70,7 @@ def read_instances(path: PathLike) -> np.ndarray:
 
 
 def read_test_mask(path: PathLike) -> np.ndarray:
-    """Read an evaluation mask as float32 in [0, 1]: greyscale / 255, not binarised (SPEC §5.3, §8)."""
+    """Read an evaluation mask as float32 in [0, 1]: greyscale / 255, not binarised (docs/spec.md §5.3, §8)."""
     return read_gray(path).astype(np.float32) / 255.0
 
 
@@ -86,7 +86,7 @@ def map_to_tensor(arr: np.ndarray) -> torch.Tensor:
 
 
 def tensor_to_image(x: torch.Tensor) -> np.ndarray:
-    """A [-1, 1] tensor (3 × H × W or 1 × 3 × H × W) to BGR uint8, clipped then truncated (SPEC §1)."""
+    """A [-1, 1] tensor (3 × H × W or 1 × 3 × H × W) to BGR uint8, clipped then truncated (docs/spec.md §1)."""
     if x.dim() == 4:
         if x.shape[0] != 1:
             raise ValueError(f"expected one image, got a batch of {x.shape[0]}")

@@ -48,7 +48,7 @@ Generator = Callable[[GenerationJob], None]
 def scene_split(
     data_root: PathLike, masks: str = "free-form", fallback_dir: Optional[PathLike] = None
 ) -> Dict[str, List[Path]]:
-    """Test images, labels and one protocol's masks (SPEC §5.1), paired in sorted order with equal counts.
+    """Test images, labels and one protocol's masks (docs/spec.md §5.1), paired in sorted order with equal counts.
 
     The masks are ``<data root>/<protocol folder>/``; a data root prepared before extension and outpainting
     masks existed has none of theirs, and then they are written (same geometry as the prepare step's) into

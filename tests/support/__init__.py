@@ -1,1 +1,1 @@
-"""Helpers shared by several test modules (test modules never import each other)."""
+"""Helpers shared by the test modules (a test module never imports another one)."""
