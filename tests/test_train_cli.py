@@ -29,8 +29,19 @@ def _env() -> dict:
 
 
 def _args(data: Path, out: Path, *extra: str) -> list:
-    return ["--data-root", str(data), "--output", str(out), "--device", "cpu", "--vgg-weights", "random",
-            "--no-progress", *cli_overrides(STAGE), *extra]
+    return [
+        "--data-root",
+        str(data),
+        "--output",
+        str(out),
+        "--device",
+        "cpu",
+        "--vgg-weights",
+        "random",
+        "--no-progress",
+        *cli_overrides(STAGE),
+        *extra,
+    ]
 
 
 def test_unknown_override_is_one_line_error(data, tmp_path):
@@ -44,8 +55,11 @@ def test_unknown_override_is_one_line_error(data, tmp_path):
 
 def test_sigkill_then_resume_continues_from_last_checkpoint(data, tmp_path):
     out = tmp_path / "run"
-    cmd = [sys.executable, str(REPO / STAGE / "train.py"),
-           *_args(data, out, "--max-steps", "1000", "--set", "log.save_every_steps=1", "--set", "log.print_every=1")]
+    cmd = [
+        sys.executable,
+        str(REPO / STAGE / "train.py"),
+        *_args(data, out, "--max-steps", "1000", "--set", "log.save_every_steps=1", "--set", "log.print_every=1"),
+    ]
     proc = subprocess.Popen(cmd, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     latest = out / "checkpoints" / "latest_ckpt.pth"
     step = 0
@@ -63,8 +77,15 @@ def test_sigkill_then_resume_continues_from_last_checkpoint(data, tmp_path):
     again = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=120)
     assert again.returncode == 2 and "--resume" in again.stderr
     target = killed_at + 2
-    resume = [sys.executable, str(REPO / STAGE / "train.py"), "--resume", str(out), *_args(data, out)[4:],
-              "--max-steps", str(target)]
+    resume = [
+        sys.executable,
+        str(REPO / STAGE / "train.py"),
+        "--resume",
+        str(out),
+        *_args(data, out)[4:],
+        "--max-steps",
+        str(target),
+    ]
     done = subprocess.run(resume, capture_output=True, text=True, env=_env(), timeout=180)
     assert done.returncode == 0, done.stderr[-2000:]
     assert load_file(latest)["resume"]["step"] == target
@@ -74,8 +95,16 @@ def test_sigkill_then_resume_continues_from_last_checkpoint(data, tmp_path):
 
 def test_ddp_two_cpu_processes_stay_in_sync(data, tmp_path):
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           str(REPO / STAGE / "train.py"), *_args(data, out, "--max-steps", "3", "--set", "log.print_every=1")]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(REPO / STAGE / "train.py"),
+        *_args(data, out, "--max-steps", "3", "--set", "log.print_every=1"),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=240)
     assert proc.returncode == 0, proc.stderr[-3000:]
     records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import cv2
-import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 from siedob.train import vgg
 from siedob.train.losses import VGG_WEIGHTS, VGGLoss, hinge_d_loss, hinge_g_loss, style_cycle_loss
-from siedob.train.stages import boundary_map, sample_patch_boxes
 from siedob.train.vgg import VGG19Features, VGGWeightsError, load_vgg19
 
 
@@ -62,25 +59,3 @@ def test_vgg_weights_from_hub_file_and_clear_error(tmp_path, monkeypatch):
         load_vgg19("random")
     with pytest.raises(VGGWeightsError, match="not found"):
         load_vgg19(str(tmp_path / "missing.pth"))
-
-
-def test_boundary_matches_opencv_erode():
-    rng = np.random.default_rng(0)
-    m = (rng.random((20, 24)) > 0.4).astype(np.uint8)
-    expected = m - cv2.erode(m, np.ones((2, 2), np.uint8))
-    got = boundary_map(torch.from_numpy(m).float()[None, None])[0, 0].numpy()
-    assert np.array_equal(got, expected.astype(np.float32))
-
-
-def test_patch_boxes_inside_and_around_boundary():
-    mask = torch.zeros(2, 1, 64, 64)
-    mask[0, :, 20:40, 10:30] = 1
-    torch.manual_seed(0)
-    boxes = sample_patch_boxes(mask, 4, (16, 32))
-    assert len(boxes) == 2 and all(len(b) == 4 for b in boxes)
-    bnd = boundary_map(mask)
-    for i, sample in enumerate(boxes):
-        for top, left, side in sample:
-            assert 16 <= side <= 32 and 0 <= top <= 64 - side and 0 <= left <= 64 - side
-            if i == 0:
-                assert bnd[0, 0, top : top + side, left : left + side].sum() > 0

@@ -45,8 +45,17 @@ def runs(data, vgg, tmp_path_factory):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         for stage in STAGES:
-            out[stage] = train_stage(stage, root / stage, data_root=data, overrides=overrides(stage), max_steps=3,
-                                     device="cpu", vgg=vgg, submodels=sub, progress=True)
+            out[stage] = train_stage(
+                stage,
+                root / stage,
+                data_root=data,
+                overrides=overrides(stage),
+                max_steps=3,
+                device="cpu",
+                vgg=vgg,
+                submodels=sub,
+                progress=True,
+            )
             if stage != "fusion":
                 (sub / out[stage].released.name).write_bytes(out[stage].released.read_bytes())
     return out
@@ -98,8 +107,9 @@ def _weights(path: Path) -> dict:
 
 @pytest.mark.parametrize("stage", ["instance_inpainting", "background"])
 def test_exact_resume(stage, data, vgg, tmp_path):
-    kw = dict(data_root=data, overrides=overrides(stage, "log.save_every_steps=0"), device="cpu", vgg=vgg,
-              progress=False)
+    kw = dict(
+        data_root=data, overrides=overrides(stage, "log.save_every_steps=0"), device="cpu", vgg=vgg, progress=False
+    )
     straight = train_stage(stage, tmp_path / "a", max_steps=4, **kw)
     train_stage(stage, tmp_path / "b", max_steps=2, **kw)
     resumed = train_stage(stage, tmp_path / "b", max_steps=4, resume=True, **kw)
@@ -121,8 +131,15 @@ def test_refuses_to_overwrite_and_nan_stops_keeping_last_checkpoint(data, vgg, t
     with pytest.raises(Exception, match="already holds checkpoints"):
         train_stage(stage, tmp_path, max_steps=3, overrides=overrides(stage), **kw)
     with pytest.raises(NonFiniteLossError, match=r"step 3: loss G_l1 is nan"):
-        train_stage(stage, tmp_path, max_steps=5, resume=True, overrides=["train.lambda_l1=.nan"],
-                    allow_config_change=True, **kw)
+        train_stage(
+            stage,
+            tmp_path,
+            max_steps=5,
+            resume=True,
+            overrides=["train.lambda_l1=.nan"],
+            allow_config_change=True,
+            **kw,
+        )
     after = load_file(first.checkpoint)
     assert after["resume"]["step"] == 2
     assert all(torch.equal(before[k], v) for k, v in _weights(first.checkpoint).items())
@@ -151,9 +168,18 @@ def test_reconstruction_loss_falls(stage, data, vgg, runs, tmp_path):
     scene = stage in ("background", "fusion")
     extra = ["model.ngf=8" if scene else "model.ngf=4", "train.lr=0.001", "train.lambda_gan=0"]
     extra += ["train.lambda_patch=0"] if stage == "background" else []
-    res = train_stage(stage, tmp_path, data_root=data, overrides=overrides(stage, *extra),
-                      max_steps=24 if scene else 16, device="cpu", vgg=vgg, submodels=sub, dataset=items,
-                      progress=False)
+    res = train_stage(
+        stage,
+        tmp_path,
+        data_root=data,
+        overrides=overrides(stage, *extra),
+        max_steps=24 if scene else 16,
+        device="cpu",
+        vgg=vgg,
+        submodels=sub,
+        dataset=items,
+        progress=False,
+    )
     curve = [h[LEARN[stage]] for h in res.history]
     first, last = sum(curve[:3]) / 3, sum(curve[-3:]) / 3
     assert last < 0.75 * first, f"{LEARN[stage]} went from {first:.4f} to {last:.4f}"
@@ -178,7 +204,15 @@ def test_each_step_writes_latest_once(data, vgg, tmp_path, monkeypatch):
     per_epoch = -(-len(dataset) // 2)  # batch size 2 in the test overrides
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        train_stage(stage, tmp_path / "run", data_root=data, overrides=overrides(stage, "log.save_every_steps=1"),
-                    max_steps=per_epoch, device="cpu", vgg=vgg, progress=False)
+        train_stage(
+            stage,
+            tmp_path / "run",
+            data_root=data,
+            overrides=overrides(stage, "log.save_every_steps=1"),
+            max_steps=per_epoch,
+            device="cpu",
+            vgg=vgg,
+            progress=False,
+        )
     latest = [step for name, step in written if name == "latest_ckpt.pth"]
     assert latest == list(range(1, per_epoch + 1))

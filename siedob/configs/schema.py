@@ -174,7 +174,8 @@ class Log:
     save_every_epochs: int = field(metadata=_min(0))
     keep_last: int = field(metadata=_min(0))
     fid_every_epochs: int = field(metadata=_min(0))
-    fid_max_images: int = field(metadata=_min(1))
+    #: 0: every test image (the authors')
+    fid_max_images: int = field(metadata=_min(0))
 
 
 @dataclass

@@ -86,7 +86,8 @@ class ObjectDataset(Dataset):
     """Object crops for G_OI (``mode="inpaint"``) or G_OG (``mode="style"``), train or test split.
 
     Training samples classes evenly (item i is of class i mod n_classes, drawn uniformly within
-    it); the epoch has ``min(repeat × largest class, max_per_class)`` items per class. Test mode
+    it); the epoch has ``min(repeat × largest class, max_per_class)`` items per class. G_OG's style
+    reference is another crop of the class, read plain (resized, never augmented) as the authors read it. Test mode
     lists every crop (classes in config order, files sorted) with the i-th ``object_mask/`` file.
     With ``data.cache_crops`` (default true) every crop is decoded once, at construction, into
     uint8 arrays that forked DataLoader workers share; past ``data.cache_limit_mb`` it warns and
@@ -146,13 +147,13 @@ class ObjectDataset(Dataset):
     def __len__(self) -> int:
         return self.per_class * len(self.classes) if self.train else len(self.flat)
 
-    def _load(self, rng: np.random.Generator, c: int, j: int) -> Tuple[np.ndarray, np.ndarray]:
-        """Float image (3×s×s, [-1, 1]) and instance mask (1×s×s) of crop j of class index c, augmented in training."""
+    def _load(self, rng: np.random.Generator, c: int, j: int, augment: bool = True) -> Tuple[np.ndarray, np.ndarray]:
+        """Float image (3×s×s, [-1, 1]) and instance mask (1×s×s) of crop j of class c, augmented in training."""
         if self.cache is None:
             img, mask = read_crop(self.files[c][j], self.size, self.mask_files[c][j])
         else:
             img, mask = self.cache[c][0][j], self.cache[c][1][j]
-        if self.train:
+        if self.train and augment:
             img, mask = augment_object(rng, img, mask, self.load_size)
         return IMAGE_LEVELS.take(img.transpose(2, 0, 1)), MASK_LEVELS.take(mask)[None]
 
@@ -168,8 +169,14 @@ class ObjectDataset(Dataset):
             c, j = self.flat[i]
         img, inst = self._load(rng, c, j)
         code = self.codes[c]
-        item: Dict[str, Any] = {"image": img, "inst_mask": inst, "class_map": inst * code, "obj": img * inst,
-                                "cls": self.classes[c], "name": self.names[c][j]}
+        item: Dict[str, Any] = {
+            "image": img,
+            "inst_mask": inst,
+            "class_map": inst * code,
+            "obj": img * inst,
+            "cls": self.classes[c],
+            "name": self.names[c][j],
+        }
         if self.mode == "inpaint":
             if self.train:
                 m = object_train_mask(rng, i, self.size, self.cfg["brush"], self.cfg["side_fraction"])
@@ -182,9 +189,10 @@ class ObjectDataset(Dataset):
             n = len(self.files[c])
             k = int(rng.integers(n - 1)) if n > 1 else 0
             k = k + 1 if n > 1 and k >= j else k
-            sty, sty_inst = self._load(rng, c, k)
-            item.update(sty_img=sty * sty_inst, sty_inst_mask=sty_inst, sty_cls_map=sty_inst * code,
-                        sty_name=self.names[c][k])
+            sty, sty_inst = self._load(rng, c, k, augment=False)
+            item.update(
+                sty_img=sty * sty_inst, sty_inst_mask=sty_inst, sty_cls_map=sty_inst * code, sty_name=self.names[c][k]
+            )
         return {key: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for key, v in item.items()}
 
 
@@ -198,7 +206,11 @@ class SceneDataset(Dataset):
     """
 
     def __init__(
-        self, root: PathLike, data_cfg: Mapping[str, Any], stage: str = "fusion", train: bool = True,
+        self,
+        root: PathLike,
+        data_cfg: Mapping[str, Any],
+        stage: str = "fusion",
+        train: bool = True,
         load_2048: bool = False,
     ):
         if stage not in ("background", "fusion"):
@@ -250,8 +262,14 @@ class SceneDataset(Dataset):
                 item["image2048"] = image_to_tensor(big[:, ::-1] if flip else big)
             c = self.cfg
             mask = scene_train_mask(
-                rng, i, inst, c["brush"], int(c["box_size"]), float(c["instance_box_prob"]),
-                int(c["instance_box_min_area"]), int(c["instance_box_margin"]),
+                rng,
+                i,
+                inst,
+                c["brush"],
+                int(c["box_size"]),
+                float(c["instance_box_prob"]),
+                int(c["instance_box_min_area"]),
+                int(c["instance_box_margin"]),
             )
         else:
             mask = read_test_mask(self.masks[i])
@@ -261,8 +279,15 @@ class SceneDataset(Dataset):
         mask_t = map_to_tensor(mask)
         dis = disassemble(image, labels, instances, mask_t, self.rules)
         item.update(
-            image=image, labels=labels, instances=instances, mask=mask_t, masked_image=image * (1 - mask_t),
-            edge=edge_map(instances) * mask_t, fg_mask=dis.fg_mask, bg_mask=dis.bg_mask, bg_mask_ori=dis.bg_mask_ori,
+            image=image,
+            labels=labels,
+            instances=instances,
+            mask=mask_t,
+            masked_image=image * (1 - mask_t),
+            edge=edge_map(instances) * mask_t,
+            fg_mask=dis.fg_mask,
+            bg_mask=dis.bg_mask,
+            bg_mask_ori=dis.bg_mask_ori,
         )
         if self.stage == "fusion":
             item["objects"] = dis.objects

@@ -8,14 +8,19 @@ from __future__ import annotations
 import math
 from typing import Mapping, Sequence
 
-import cv2
 import numpy as np
+from PIL import Image, ImageDraw
 
 
 def brush_stroke_mask(
     rng: np.random.Generator, h: int, w: int, min_vertex: int, max_vertex: int, min_width: int, max_width: int
 ) -> np.ndarray:
-    """Free-form brush-stroke mask (DeepFill v2): one polyline of one width, discs at the vertices."""
+    """Free-form brush-stroke mask (DeepFill v2, as the authors draw it): a polyline of one width, vertex discs.
+
+    n vertices uniform in [min_vertex, max_vertex]; the start vertex uniform in [0, w] × [0, h] (both bounds
+    inclusive); step lengths N(r, r // 2) clipped to [0, 2r] with r = √(h² + w²)/8 (σ is the floor of r/2, as
+    the authors' ``//`` on a float); PIL's ``line`` and ``ellipse`` rasterise the stroke.
+    """
     mean_angle = 2 * math.pi / 5
     angle_range = 2 * math.pi / 15
     radius = math.sqrt(h * h + w * w) / 8
@@ -26,18 +31,20 @@ def brush_stroke_mask(
         2 * math.pi - rng.uniform(angle_min, angle_max) if i % 2 == 0 else rng.uniform(angle_min, angle_max)
         for i in range(n)
     ]
-    vertices = [(int(rng.integers(0, w)), int(rng.integers(0, h)))]
+    vertices = [(int(rng.integers(0, w + 1)), int(rng.integers(0, h + 1)))]
     for ang in angles:
-        r = min(max(float(rng.normal(radius, radius / 2)), 0.0), 2 * radius)
+        r = min(max(float(rng.normal(radius, radius // 2)), 0.0), 2 * radius)
         x = min(max(vertices[-1][0] + r * math.cos(ang), 0.0), float(w))
         y = min(max(vertices[-1][1] + r * math.sin(ang), 0.0), float(h))
         vertices.append((int(x), int(y)))
     width = int(rng.uniform(min_width, max_width))
-    mask = np.zeros((h, w), np.uint8)
-    cv2.polylines(mask, [np.asarray(vertices, np.int32)], False, 1, thickness=width)
-    for v in vertices:
-        cv2.circle(mask, v, width // 2, 1, thickness=-1)
-    return mask.astype(np.float32)
+    canvas = Image.new("L", (w, h), 0)
+    draw = ImageDraw.Draw(canvas)
+    draw.line(vertices, fill=1, width=width)
+    half = width // 2
+    for x, y in vertices:
+        draw.ellipse((x - half, y - half, x + half, y + half), fill=1)
+    return np.asarray(canvas, dtype=np.float32)
 
 
 def brush_mask_from_config(rng: np.random.Generator, h: int, w: int, brush: Mapping[str, int]) -> np.ndarray:
@@ -72,24 +79,32 @@ def right_half_mask(h: int, w: int) -> np.ndarray:
 
 
 def outside_box_mask(rng: np.random.Generator, h: int, w: int, box: int) -> np.ndarray:
-    """The authors' "center" mask: ones everywhere, zeros in a random box × box square [quirk — keep]."""
-    top = int(rng.integers(0, h - box + 1))
-    left = int(rng.integers(0, w - box + 1))
+    """The authors' "center" mask: ones everywhere, zeros in a box × box square [quirk — keep].
+
+    The square's top and left offsets are uniform in [(h − box)/4, 3(h − box)/4] (both inclusive; 32..96 for
+    a 128 box in 256), so the kept square stays near the centre.
+    """
+    top = int(rng.integers((h - box) // 4, 3 * (h - box) // 4 + 1))
+    left = int(rng.integers((w - box) // 4, 3 * (w - box) // 4 + 1))
     mask = np.ones((h, w), np.float32)
     mask[top : top + box, left : left + box] = 0
     return mask
 
 
 def instance_boxes_mask(instances: np.ndarray, min_area: int, margin: int) -> np.ndarray:
-    """Union of the boxes (± margin) around every instance (id >= 1000) larger than ``min_area`` px."""
+    """Union of the boxes around every instance (id >= 1000) larger than ``min_area`` px, as the authors cut them.
+
+    The box reaches ``margin`` px above / left of the instance and ``margin − 1`` below / right, and never
+    covers the last row or column (their ``[r0 − 5, min(r1 + 5, 255))`` with ``r1`` the last row).
+    """
     h, w = instances.shape
     mask = np.zeros((h, w), np.float32)
     ids, counts = np.unique(instances[instances >= 1000], return_counts=True)
     for iid in ids[counts > min_area]:
         rows = np.flatnonzero((instances == iid).any(axis=1))
         cols = np.flatnonzero((instances == iid).any(axis=0))
-        r0, r1 = max(0, rows[0] - margin), min(h, rows[-1] + margin + 1)
-        c0, c1 = max(0, cols[0] - margin), min(w, cols[-1] + margin + 1)
+        r0, r1 = max(0, rows[0] - margin), min(h - 1, rows[-1] + margin)
+        c0, c1 = max(0, cols[0] - margin), min(w - 1, cols[-1] + margin)
         mask[r0:r1, c0:c1] = 1
     return mask
 

@@ -6,7 +6,7 @@ widths are the defaults.
 
 from __future__ import annotations
 
-from typing import Tuple
+from typing import Optional, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -97,17 +97,23 @@ class ObjectStyleGenerator(nn.Module):
         self.up = nn.Upsample(scale_factor=2)
 
     def forward(
-        self, cls_map: torch.Tensor, sty_img: torch.Tensor, sty_cls_map: torch.Tensor, inst_mask: torch.Tensor
+        self, cls_map: torch.Tensor, sty_img: torch.Tensor, sty_cls_map: torch.Tensor, inst_mask: torch.Tensor,
+        code: Optional[torch.Tensor] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        x, code = self.synthesise(cls_map, sty_img, sty_cls_map)
+        x, code = self.synthesise(cls_map, sty_img, sty_cls_map, code)
         cycle = self.cycle_style(torch.cat((x * inst_mask, cls_map), dim=1))
         return x, code, cycle
 
     def synthesise(
-        self, cls_map: torch.Tensor, sty_img: torch.Tensor, sty_cls_map: torch.Tensor
+        self, cls_map: torch.Tensor, sty_img: torch.Tensor, sty_cls_map: torch.Tensor,
+        code: Optional[torch.Tensor] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor]:
-        """``(image, style_code)`` without the cycle code, which only training uses (the edit chain's call)."""
-        code = self.enc_style(torch.cat((sty_img, sty_cls_map), dim=1))
+        """``(image, style_code)`` without the cycle code, which only training uses (the edit chain's call).
+
+        A given ``code`` replaces the reference's (the "noise instead of the style bank" ablation).
+        """
+        if code is None:
+            code = self.enc_style(torch.cat((sty_img, sty_cls_map), dim=1))
         x = self.enc3(self.enc2(self.enc1(self.init_conv(cls_map))))
         x = self.resblk4(self.resblk3(self.resblk2(self.resblk1(x))))
         x = self.spade1_2(self.spade1_1(x, cls_map, code), cls_map, code)
@@ -119,9 +125,13 @@ class ObjectStyleGenerator(nn.Module):
 
 
 class BackgroundGenerator(nn.Module):
-    """G_B (authors: ``bg_G``): fills background classes with textures propagated from the context."""
+    """G_B (authors: ``bg_G``): fills background classes with textures propagated from the context.
 
-    def __init__(self, ngf: int = 32, lab_nc: int = 34) -> None:
+    ``style_propagation=False`` is the paper's "w/o SASPM" ablation: the propagated style maps are zero, so
+    each style layer is conditioned on the background segmap alone (same parameters, same file layout).
+    """
+
+    def __init__(self, ngf: int = 32, lab_nc: int = 34, style_propagation: bool = True) -> None:
         super().__init__()
         c1, c2, c4, c8, c16 = ngf, 2 * ngf, 4 * ngf, 8 * ngf, 16 * ngf
         self.init_conv = ConvBlock(3 + lab_nc + 1 + 1, c1, 7, 1, 3)
@@ -139,6 +149,8 @@ class BackgroundGenerator(nn.Module):
         self.style2 = StylePropagate(c4, lab_nc)
         self.dec3 = UpGatedConv(c4 + c2, c2)
         self.style3 = StylePropagate(c2, lab_nc)
+        for layer in (self.style1, self.style2, self.style3):
+            layer.propagate = style_propagation
         self.dec4 = UpGatedConv(c2, c2)
         self.dec5 = _gated(c2, c1)
         self.conv_img = _to_image(c1)
@@ -214,6 +226,7 @@ class ObjectStyleWrapper(nn.Module):
         self.fg_style = ObjectStyleGenerator(ngf)
 
     def forward(
-        self, cls_map: torch.Tensor, sty_img: torch.Tensor, sty_cls_map: torch.Tensor, inst_mask: torch.Tensor
+        self, cls_map: torch.Tensor, sty_img: torch.Tensor, sty_cls_map: torch.Tensor, inst_mask: torch.Tensor,
+        code: Optional[torch.Tensor] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        return self.fg_style(cls_map, sty_img, sty_cls_map, inst_mask)
+        return self.fg_style(cls_map, sty_img, sty_cls_map, inst_mask, code)

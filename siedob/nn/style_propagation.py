@@ -51,6 +51,8 @@ class StylePropagate(nn.Module):
         super().__init__()
         self.conv = ConvBlock(dim, style_nc, 3, 1, 1, norm="none", activation="lrelu")
         self.stylelayer = StyleLayer(dim, style_nc + lab_nc)
+        #: False: no context style codes (zero style map; the "w/o SASPM" ablation).
+        self.propagate = True
 
     def forward(
         self, feat: torch.Tensor, segmap: torch.Tensor, bg_mask: torch.Tensor, mask: torch.Tensor
@@ -61,6 +63,9 @@ class StylePropagate(nn.Module):
         bg_mask = F.interpolate(bg_mask, size=size, mode="nearest")
         mask = F.interpolate(mask, size=size, mode="nearest")
         bg_seg = segmap * bg_mask
-        codes = class_style_codes(f, bg_seg * (1 - mask))
-        style_map = torch.bmm(codes.transpose(1, 2), bg_seg.flatten(2)).view(f.shape)
+        if self.propagate:
+            codes = class_style_codes(f, bg_seg * (1 - mask))
+            style_map = torch.bmm(codes.transpose(1, 2), bg_seg.flatten(2)).view(f.shape)
+        else:
+            style_map = torch.zeros_like(f)
         return self.stylelayer(feat, torch.cat((style_map, bg_seg), dim=1))

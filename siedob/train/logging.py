@@ -1,6 +1,7 @@
 """Training progress: tqdm bar (step, rate, ETA, running losses), ``log.jsonl``, PNG sample panels, TensorBoard.
 
-Only rank 0 creates a logger that writes; other ranks get a silent one.
+Only rank 0 creates a logger that writes; other ranks get a silent one. Losses arrive as device tensors and
+are read back (and checked for NaN/inf) only every ``print_every`` steps, in one transfer, or on :meth:`flush`.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import time
 import warnings
 from collections import defaultdict
 from pathlib import Path
-from typing import Any, Dict, Mapping, Optional, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -18,6 +19,7 @@ from tqdm import tqdm
 
 from siedob.data.io import tensor_to_image, write_atomic
 from siedob.panels import titled_grid
+from siedob.train.trainer import NonFiniteLossError, loss_floats
 
 PathLike = Union[str, Path]
 PANEL_ROWS = 4
@@ -56,16 +58,27 @@ class TrainLogger:
         enabled: bool = True,
         tensorboard: bool = True,
         progress: bool = True,
+        stage: str = "",
     ) -> None:
         self.run_dir = Path(run_dir)
         self.enabled = enabled
         self.print_every = max(1, int(print_every))
         self.sample_every = int(sample_every)
+        self.stage = stage
         self.sums: Dict[str, float] = defaultdict(float)
         self.count = 0
+        self.pending: List[Tuple[int, Mapping[str, Any]]] = []
+        #: Every step's loss values as floats, in step order (filled as they are read back).
+        self.history: List[Dict[str, float]] = []
         self.t0 = time.perf_counter()
-        self.bar = tqdm(total=total_steps, initial=start_step, disable=not (enabled and progress), dynamic_ncols=True,
-                        unit="step", mininterval=1.0)
+        self.bar = tqdm(
+            total=total_steps,
+            initial=start_step,
+            disable=not (enabled and progress),
+            dynamic_ncols=True,
+            unit="step",
+            mininterval=1.0,
+        )
         self.writer = None
         if enabled:
             self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -94,24 +107,48 @@ class TrainLogger:
                 if isinstance(v, (int, float)) and k not in ("step", "epoch"):
                     self.writer.add_scalar(f"{kind}/{k}", v, fields.get("step", 0))
 
-    def step(self, step: int, epoch: int, losses: Mapping[str, float], lr: float) -> None:
-        """Record one step's losses; every ``print_every`` steps write their running means."""
+    def step(self, step: int, epoch: int, losses: Mapping[str, Any], lr: float) -> None:
+        """Record one step's losses (tensors or floats); every ``print_every`` steps write their running means."""
         if not self.enabled:
             return
-        for k, v in losses.items():
-            self.sums[k] += v
-        self.count += 1
+        self.pending.append((step, losses))
         self.bar.update(1)
         if step % self.print_every == 0 or step == 1:
+            self.flush()
             means = {k: v / self.count for k, v in self.sums.items()}
             short = {k: f"{v:.3f}" for k, v in means.items() if k.endswith("total") or k.startswith("G_")}
             self.bar.set_postfix(short, refresh=False)
             rate = self.count / max(1e-9, time.perf_counter() - self.t0)
-            self.event("train", step=step, epoch=epoch, lr=lr, steps_per_s=round(rate, 4),
-                       **{k: round(v, 6) for k, v in means.items()})
+            self.event(
+                "train",
+                step=step,
+                epoch=epoch,
+                lr=lr,
+                steps_per_s=round(rate, 4),
+                **{k: round(v, 6) for k, v in means.items()},
+            )
             self.sums.clear()
             self.count = 0
             self.t0 = time.perf_counter()
+
+    def flush(self) -> None:
+        """Read the pending steps' losses back into the running sums; a NaN/inf raises :class:`NonFiniteLossError`.
+
+        Call it before writing a checkpoint so that a diverged step never becomes the latest one.
+        """
+        if not self.enabled or not self.pending:
+            return
+        records, self.pending = self.pending, []
+        try:
+            rows = loss_floats(records, self.stage)
+        except NonFiniteLossError as exc:
+            self.event("stopped", step=records[-1][0], reason=str(exc))
+            raise
+        self.history += rows
+        for row in rows:
+            for k, v in row.items():
+                self.sums[k] += v
+            self.count += 1
 
     def wants_sample(self, step: int) -> bool:
         """Whether a sample panel is due at this step."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import List, Optional, Sequence
+from typing import List, Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
@@ -14,11 +14,19 @@ from siedob.train.vgg import VGG19Features
 VGG_WEIGHTS = (1.0 / 32, 1.0 / 16, 1.0 / 8, 1.0 / 4, 1.0)
 
 
+def hinge_d_terms(
+    real_logits: torch.Tensor, fake_logits: torch.Tensor, weight: float = 1.0
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """The two discriminator hinge terms ``(λ·mean(relu(1 + D(fake))), λ·mean(relu(1 − D(real))))``, fake first."""
+    fake = weight * F.relu(1.0 + fake_logits.float()).mean()
+    real = weight * F.relu(1.0 - real_logits.float()).mean()
+    return fake, real
+
+
 def hinge_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor, weight: float = 1.0) -> torch.Tensor:
-    """Discriminator hinge loss ``λ·mean(relu(1 − D(real))) + λ·mean(relu(1 + D(fake)))``."""
-    real = F.relu(1.0 - real_logits.float()).mean()
-    fake = F.relu(1.0 + fake_logits.float()).mean()
-    return weight * real + weight * fake
+    """Discriminator hinge loss ``λ·mean(relu(1 + D(fake))) + λ·mean(relu(1 − D(real)))``."""
+    fake, real = hinge_d_terms(real_logits, fake_logits, weight)
+    return fake + real
 
 
 def hinge_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:

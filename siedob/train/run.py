@@ -39,7 +39,7 @@ from siedob.train.distributed import (
     shutdown_distributed,
 )
 from siedob.train.logging import TrainLogger
-from siedob.train.trainer import NonFiniteLossError, Trainer, rng_state, seed_everything, set_rng_state
+from siedob.train.trainer import Trainer, rng_state, seed_everything, set_rng_state
 from siedob.train.vgg import VGG19Features
 
 PathLike = Union[str, Path]
@@ -132,7 +132,7 @@ class PeriodicFID:
                 self.backends = backends
 
     def __call__(self, trainer: Trainer, batch_size: int) -> Optional[float]:
-        """FID of at most ``max_images`` test outputs against their targets (None when disabled)."""
+        """FID of the test outputs (at most ``max_images`` when > 0) against their targets (None when disabled)."""
         from siedob.eval.metrics import MetricInputs, compute_metrics
 
         if self.backends is None:
@@ -145,7 +145,7 @@ class PeriodicFID:
                 reals.append(panel["target"].cpu())
                 fakes.append(panel["output"].cpu())
                 seen += reals[-1].shape[0]
-                if seen >= self.max_images:
+                if 0 < self.max_images <= seen:
                     break
         return float(compute_metrics(["fid"], MetricInputs(real=reals, fake=fakes), self.backends)["fid"]["value"])
 
@@ -347,11 +347,10 @@ def _train(
         int(lcfg["sample_every"]),
         enabled=ctx.is_main,
         progress=progress,
+        stage=stage,
     )
     sampler = ResumableSampler(dataset, ctx, seed)
     workers = int(tcfg["num_workers"])
-    last: Dict[str, float] = {}
-    history = []
     path = None
     try:
         while trainer.step < total:
@@ -370,16 +369,12 @@ def _train(
             )
             finished_epoch = True
             for batch in loader:
-                try:
-                    last = trainer.train_step(batch)
-                except NonFiniteLossError as exc:
-                    logger.event("stopped", step=trainer.step + 1, reason=str(exc))
-                    raise
-                history.append(last)
-                logger.step(trainer.step, trainer.epoch, last, trainer.learning_rate())
+                losses = trainer.train_step(batch)
+                logger.step(trainer.step, trainer.epoch, losses, trainer.learning_rate())
                 if logger.wants_sample(trainer.step):
                     logger.sample(trainer.step, trainer.last_panel())
                 if save_every > 0 and trainer.step % save_every == 0:
+                    logger.flush()
                     path = ckpt.save_latest(trainer) or path
                     logger.event("checkpoint", step=trainer.step, epoch=trainer.epoch, path=str(path))
                 if trainer.step >= total:
@@ -388,16 +383,18 @@ def _train(
             if not finished_epoch:
                 break
             trainer.end_epoch()
+            logger.flush()
             path = ckpt.save_latest(trainer) or path
             if snap_every > 0 and trainer.epoch % snap_every == 0:
                 snap = ckpt.save_snapshot(trainer)
                 logger.event("snapshot", step=trainer.step, epoch=trainer.epoch, path=str(snap))
-            if fid is not None and trainer.epoch % fid_every == 0:
+            if fid is not None and (trainer.epoch - 1) % fid_every == 0:  # after epochs 1, 21, 41 … (the authors')
                 value = fid(trainer, bs)
                 if value is not None:
                     logger.event("fid", step=trainer.step, epoch=trainer.epoch, fid=value)
                     if ckpt.save_best(trainer, "fid", value):
                         logger.event("best", step=trainer.step, epoch=trainer.epoch, fid=value)
+        logger.flush()
         path = ckpt.save_latest(trainer) or path
         in_sync = _sync_check(trainer, ctx)
         if in_sync is not None:
@@ -407,8 +404,15 @@ def _train(
         logger.event("done", step=trainer.step, epoch=trainer.epoch, path=str(path))
     finally:
         logger.close()
+    history = logger.history
     return TrainResult(
-        run_dir, trainer.step, trainer.epoch, path, released_export_path(run_dir, trainer.role), last, history
+        run_dir,
+        trainer.step,
+        trainer.epoch,
+        path,
+        released_export_path(run_dir, trainer.role),
+        history[-1] if history else {},
+        history,
     )
 
 

@@ -18,7 +18,8 @@ from siedob.errors import SiedobError
 from siedob.maps import one_hot_labels
 from siedob.model import Chain, ChainOutput, SceneBatch, load_network
 from siedob.nn import BackgroundGenerator, FusionGenerator, ObjectInpaintingWrapper, ObjectStyleWrapper
-from siedob.train.losses import hinge_d_loss, hinge_g_loss, style_cycle_loss
+from siedob.train.losses import hinge_d_terms, hinge_g_loss, style_cycle_loss
+from siedob.train.patches import Box, cut_patches, host_mask, sample_patch_boxes
 from siedob.train.trainer import Tensors, Trainer
 
 PathLike = Union[str, Path]
@@ -26,6 +27,12 @@ PathLike = Union[str, Path]
 
 def _cat(*xs: torch.Tensor) -> torch.Tensor:
     return torch.cat(xs, dim=1)
+
+
+def _hinge_d(prefix: str, real: torch.Tensor, fake: torch.Tensor, weight: float) -> Tuple[torch.Tensor, Tensors]:
+    """Discriminator hinge loss and its two terms ``<prefix>_fake``, ``<prefix>_real`` (summed fake first)."""
+    fake_term, real_term = hinge_d_terms(real, fake, weight)
+    return fake_term + real_term, {f"{prefix}_fake": fake_term, f"{prefix}_real": real_term}
 
 
 class ObjectInpaintingTrainer(Trainer):
@@ -58,8 +65,7 @@ class ObjectInpaintingTrainer(Trainer):
         lam = float(self.tcfg["lambda_gan"])
         fake = self.D(name, _cat(out["comp"].detach(), b["mask"], b["class_map"]))
         real = self.D(name, _cat(b["obj"], b["mask"], b["class_map"]))
-        loss = hinge_d_loss(real, fake, lam)
-        return loss, {"D_inp": loss}
+        return _hinge_d("D_inp", real, fake, lam)
 
     def loss_g(self, b: Tensors, out: Tensors) -> Tuple[torch.Tensor, Tensors]:
         t = self.tcfg
@@ -79,12 +85,19 @@ class ObjectStyleTrainer(Trainer):
     Losses: 10·L1(x_rec, obj) + GAN over both passes + 10·VGG(cat(x_rec, x_sty), cat(obj, obj))
     + style-cycle over both passes. InstanceNorm is per sample, so one forward of the 2B batch
     equals the authors' two forwards; the VGG target φ(obj) is computed once.
+    Ablations (``train.*``): ``style_cycle_loss: false`` drops the style-cycle term; ``style_source: noise``
+    gives the transfer pass a N(0, 1) style code instead of the reference's (two forwards then).
     """
 
     stage = "instance_style"
     role = "object_style"
     g_name = "netG"
     d_names = ("netD_style",)
+
+    def __init__(self, cfg: Mapping[str, Any], *args: Any, **kwargs: Any) -> None:
+        self.style_noise = cfg["train"]["style_source"] == "noise"
+        self.cycle_loss = bool(cfg["train"]["style_cycle_loss"])
+        super().__init__(cfg, *args, **kwargs)
 
     def build_generator(self) -> nn.Module:
         return ObjectStyleWrapper(int(self.mcfg["ngf"]))
@@ -99,10 +112,19 @@ class ObjectStyleTrainer(Trainer):
 
     def forward_g(self, b: Tensors) -> Tensors:
         cls, inst, obj = b["class_map"], b["inst_mask"], b["obj"]
-        x, code, cycle = self.G(
-            torch.cat([cls, cls]), torch.cat([obj, b["sty_img"]]), torch.cat([cls, b["sty_cls_map"]]),
-            torch.cat([inst, inst]),
-        )
+        if self.style_noise:
+            x_rec, code_rec, cyc_rec = self.G(cls, obj, cls, inst)
+            noise = torch.randn_like(code_rec) if self.style_noise else None
+            x_sty, code_sty, cyc_sty = self.G(cls, b["sty_img"], b["sty_cls_map"], inst, noise)
+            x = torch.cat([x_rec, x_sty])
+            code, cycle = torch.cat([code_rec, code_sty]), torch.cat([cyc_rec, cyc_sty])
+        else:
+            x, code, cycle = self.G(
+                torch.cat([cls, cls]),
+                torch.cat([obj, b["sty_img"]]),
+                torch.cat([cls, b["sty_cls_map"]]),
+                torch.cat([inst, inst]),
+            )
         inst2, cls2 = torch.cat([inst, inst]), torch.cat([cls, cls])
         return {"x": x, "code": code, "cycle": cycle, "fake_in": _cat(x * inst2, cls2)}
 
@@ -112,8 +134,7 @@ class ObjectStyleTrainer(Trainer):
     def loss_d(self, name: str, b: Tensors, out: Tensors) -> Tuple[torch.Tensor, Tensors]:
         fake = self.D(name, out["fake_in"].detach())
         real = self.D(name, self._real(b))
-        loss = hinge_d_loss(real, fake, float(self.tcfg["lambda_gan"]))
-        return loss, {"D_style": loss}
+        return _hinge_d("D_style", real, fake, float(self.tcfg["lambda_gan"]))
 
     def loss_g(self, b: Tensors, out: Tensors) -> Tuple[torch.Tensor, Tensors]:
         t = self.tcfg
@@ -123,78 +144,65 @@ class ObjectStyleTrainer(Trainer):
         gan = float(t["lambda_gan"]) * hinge_g_loss(self.D_frozen("netD_style", out["fake_in"]))
         feats = [torch.cat([f, f]) for f in self.vgg_target(b["obj"])]
         vgg = float(t["lambda_vgg"]) * self.vgg_loss(out["x"], y_feats=feats)
+        if not self.cycle_loss:
+            return l1 + gan + vgg, {"G_l1": l1, "G_gan": gan, "G_vgg": vgg}
         cyc = float(t["lambda_cycle"]) * style_cycle_loss(out["code"], out["cycle"])
         return l1 + gan + vgg + cyc, {"G_l1": l1, "G_gan": gan, "G_vgg": vgg, "G_cycle": cyc}
 
     def panel(self, b: Tensors, out: Tensors) -> Tensors:
         n = b["obj"].shape[0]
-        return {"input": b["sty_img"], "mask": b["inst_mask"], "output": out["x"][:n],
-                "transfer": out["x"][n:] * b["inst_mask"], "target": b["obj"]}
-
-
-def boundary_map(mask: torch.Tensor) -> torch.Tensor:
-    """``mask − erode(mask, 2×2 rect)`` with OpenCV's anchor (offsets −1, 0) and border (no erosion)."""
-    padded = F.pad(mask, (1, 0, 1, 0), value=1.0)
-    eroded = -F.max_pool2d(-padded, 2, stride=1)
-    return mask - eroded
-
-
-def sample_patch_boxes(
-    mask: torch.Tensor, per_sample: int, side_range: Tuple[int, int], generator: Optional[torch.Generator] = None
-) -> List[List[Tuple[int, int, int]]]:
-    """Per sample, ``per_sample`` boxes (top, left, side) around random boundary pixels of a B×1×H×W mask.
-
-    Sides are uniform in ``side_range`` (clamped to the image); boxes are shifted, not shrunk, to stay
-    inside. A sample without boundary pixels draws its centres anywhere.
-    """
-    bnd = boundary_map(mask.float()).detach().cpu()
-    _, _, h, w = mask.shape
-    lo, hi = min(side_range[0], h, w), min(side_range[1], h, w)
-    boxes = []
-    for i in range(mask.shape[0]):
-        pts = torch.nonzero(bnd[i, 0] > 0)
-        picks = []
-        for _ in range(per_sample):
-            if pts.shape[0]:
-                y, x = pts[int(torch.randint(pts.shape[0], (1,), generator=generator))].tolist()
-            else:
-                y = int(torch.randint(h, (1,), generator=generator))
-                x = int(torch.randint(w, (1,), generator=generator))
-            side = int(torch.randint(lo, hi + 1, (1,), generator=generator))
-            top = min(max(0, y - side // 2), h - side)
-            left = min(max(0, x - side // 2), w - side)
-            picks.append((top, left, side))
-        boxes.append(picks)
-    return boxes
-
-
-def cut_patches(x: torch.Tensor, boxes: List[List[Tuple[int, int, int]]], size: int) -> torch.Tensor:
-    """Crop every box of every sample from B×C×H×W ``x`` and resize bilinearly to size × size."""
-    crops = [
-        F.interpolate(x[i : i + 1, :, top : top + s, left : left + s], size=(size, size), mode="bilinear",
-                      align_corners=False)
-        for i, sample in enumerate(boxes)
-        for top, left, s in sample
-    ]
-    return torch.cat(crops)
+        return {
+            "input": b["sty_img"],
+            "mask": b["inst_mask"],
+            "output": out["x"][:n],
+            "transfer": out["x"][n:] * b["inst_mask"],
+            "target": b["obj"],
+        }
 
 
 class BackgroundTrainer(Trainer):
-    """G_B: L1 + GAN(D_BG) + 0.2·GAN(D_patch on boundary patches) + 10·VGG, inputs limited to bg_mask."""
+    """G_B: L1 + GAN(D_BG) + 0.2·GAN(D_patch on boundary patches) + 10·VGG, inputs limited to bg_mask.
+
+    Ablations (``train.*``): ``style_propagation: false`` builds G_B without SASPM's context style codes;
+    ``patch_discriminator: false`` drops D_patch and its loss term. The patch windows come with the batch
+    under ``patch_boxes`` (per sample, a list of ``(top, left, side)``: replaying recorded draws) or are
+    drawn here from the loader's host mask by :func:`~siedob.train.patches.sample_patch_boxes`.
+    """
 
     stage = "background"
     role = "background"
     g_name = "netG_BG"
     d_names = ("netD_BG", "netD_patch")
 
+    def __init__(self, cfg: Mapping[str, Any], *args: Any, **kwargs: Any) -> None:
+        self.patch_discriminator = bool(cfg["train"]["patch_discriminator"])
+        if not self.patch_discriminator:
+            self.d_names = ("netD_BG",)
+        super().__init__(cfg, *args, **kwargs)
+
     def build_generator(self) -> nn.Module:
-        return BackgroundGenerator(int(self.mcfg["ngf"]), int(self.mcfg["lab_dim"]))
+        return BackgroundGenerator(
+            int(self.mcfg["ngf"]), int(self.mcfg["lab_dim"]), style_propagation=bool(self.tcfg["style_propagation"])
+        )
 
     def released_module(self) -> nn.Module:
         return self.generator
 
+    def patch_boxes(self, batch: Mapping[str, Any]) -> Optional[List[List[Box]]]:
+        """The batch's ``patch_boxes`` or windows drawn from its host-side ``mask·bg_mask`` (None: no D_patch)."""
+        if not self.patch_discriminator:
+            return None
+        if "patch_boxes" in batch:
+            return [[tuple(int(v) for v in box) for box in sample] for sample in batch["patch_boxes"]]
+        t = self.tcfg
+        return sample_patch_boxes(
+            host_mask(batch["mask"], batch["bg_mask"]), int(t["patches_per_sample"]), tuple(t["patch_size"])
+        )
+
     def prepare(self, batch: Mapping[str, Any]) -> Tensors:
+        boxes = self.patch_boxes(batch)
         b = self.to_device(batch)
+        b["patch_boxes"] = boxes  # type: ignore[assignment]
         lab_dim = int(self.mcfg["lab_dim"])
         bg = b["bg_mask"]
         b["segmap"] = self._fmt(one_hot_labels(b["labels"], lab_dim))
@@ -207,29 +215,36 @@ class BackgroundTrainer(Trainer):
     def forward_g(self, b: Tensors) -> Tensors:
         out = self.G(b["input"], b["seg_b"], b["mask_b"], b["bg_mask"])
         comp = out * b["mask_b"] + b["image"] * (1 - b["mask_b"])
-        t = self.tcfg
-        boxes = sample_patch_boxes(b["mask_b"], int(t["patches_per_sample"]), tuple(t["patch_size"]))
-        patches = cut_patches(_cat(b["image"], comp, b["segmap"]), boxes, int(t["patch_resize"]))
-        return {"out": out, "comp": comp, "real_p": _cat(patches[:, :3], patches[:, 6:]).detach(),
-                "fake_p": _cat(patches[:, 3:6], patches[:, 6:])}
+        res = {"out": out, "comp": comp, "real_p": None, "fake_p": None}
+        boxes = b["patch_boxes"]
+        patches = (
+            cut_patches(_cat(b["image"], comp, b["segmap"]), boxes, int(self.tcfg["patch_resize"])) if boxes else None
+        )
+        if patches is not None:
+            res.update(
+                real_p=_cat(patches[:, :3], patches[:, 6:]).detach(), fake_p=_cat(patches[:, 3:6], patches[:, 6:])
+            )
+        return res
 
     def loss_d(self, name: str, b: Tensors, out: Tensors) -> Tuple[torch.Tensor, Tensors]:
         if name == "netD_BG":
             fake = self.D(name, _cat(b["segmap"], out["comp"].detach()))
             real = self.D(name, _cat(b["segmap"], b["image"]))
-            loss = hinge_d_loss(real, fake, float(self.tcfg["lambda_gan"]))
-            return loss, {"D_BG": loss}
+            return _hinge_d("D_BG", real, fake, float(self.tcfg["lambda_gan"]))
+        if out["fake_p"] is None:
+            return None, {}
         fake = self.D(name, out["fake_p"].detach())
         real = self.D(name, out["real_p"])
-        loss = hinge_d_loss(real, fake, float(self.tcfg["lambda_patch"]))
-        return loss, {"D_patch": loss}
+        return _hinge_d("D_patch", real, fake, float(self.tcfg["lambda_patch"]))
 
     def loss_g(self, b: Tensors, out: Tensors) -> Tuple[torch.Tensor, Tensors]:
         t = self.tcfg
         l1 = float(t["lambda_l1"]) * F.l1_loss(out["out"].float(), b["target"])
         gan = float(t["lambda_gan"]) * hinge_g_loss(self.D_frozen("netD_BG", _cat(b["segmap"], out["comp"])))
-        patch = float(t["lambda_patch"]) * hinge_g_loss(self.D_frozen("netD_patch", out["fake_p"]))
         vgg = float(t["lambda_vgg"]) * self.vgg_loss(out["out"], y_feats=self.vgg_target(b["target"]))
+        if out["fake_p"] is None:
+            return l1 + gan + vgg, {"G_l1": l1, "G_gan": gan, "G_vgg": vgg}
+        patch = float(t["lambda_patch"]) * hinge_g_loss(self.D_frozen("netD_patch", out["fake_p"]))
         return l1 + gan + patch + vgg, {"G_l1": l1, "G_gan": gan, "G_patch": patch, "G_vgg": vgg}
 
     def panel(self, b: Tensors, out: Tensors) -> Tensors:
@@ -252,8 +267,12 @@ class FusionTrainer(Trainer):
     d_names = ("netD_F",)
 
     def __init__(
-        self, cfg: Mapping[str, Any], *args: Any, submodels: Optional[PathLike] = None,
-        data_root: Optional[PathLike] = None, **kwargs: Any,
+        self,
+        cfg: Mapping[str, Any],
+        *args: Any,
+        submodels: Optional[PathLike] = None,
+        data_root: Optional[PathLike] = None,
+        **kwargs: Any,
     ) -> None:
         super().__init__(cfg, *args, **kwargs)
         if submodels is None:
@@ -271,10 +290,14 @@ class FusionTrainer(Trainer):
                     f"or put the authors' released file there"
                 )
             nets[role] = load_network(path, role, fold=not self.submodels_train_mode)
-        self.chain = Chain(nets["object_inpainting"], nets["object_style"], nets["background"],
-                           device=self.device).requires_grad_(False)
-        self.frozen = {"object_inpainting": self.chain.inpainting, "object_style": self.chain.style,
-                       "background": self.chain.background}
+        self.chain = Chain(
+            nets["object_inpainting"], nets["object_style"], nets["background"], device=self.device
+        ).requires_grad_(False)
+        self.frozen = {
+            "object_inpainting": self.chain.inpainting,
+            "object_style": self.chain.style,
+            "background": self.chain.background,
+        }
         self.slots = int(cfg["data"]["styles_per_class"])
         self.style_files = style_files(data_root) if data_root is not None else {}
         #: A fixed style bank for every scene instead of draws from the object datasets (benchmarks, tests).
@@ -282,8 +305,9 @@ class FusionTrainer(Trainer):
 
     def scene_batch(self, batch: Mapping[str, Any]) -> SceneBatch:
         """The loader batch as the chain's input (the loader has disassembled every scene)."""
-        return SceneBatch(batch["image"], batch["labels"], batch["instances"], batch["mask"], batch["fg_mask"],
-                          batch["objects"])
+        return SceneBatch(
+            batch["image"], batch["labels"], batch["instances"], batch["mask"], batch["fg_mask"], batch["objects"]
+        )
 
     def style_banks(self, n: int) -> List[StyleBank]:
         """One bank of ``slots`` references per class for each of ``n`` scenes, drawn in scene order."""
@@ -308,9 +332,10 @@ class FusionTrainer(Trainer):
         return self.generator
 
     def prepare(self, batch: Mapping[str, Any]) -> Tensors:
-        masked_g = self.compose(batch).masked_G
+        """Device tensors and ``masked_G``: the batch's own when it carries one (F alone), else the frozen chain's."""
         b = self.to_device({k: v for k, v in batch.items() if k not in ("objects", "style_banks")})
-        b["masked_G"] = self._fmt(masked_g)
+        if "masked_G" not in batch:
+            b["masked_G"] = self._fmt(self.compose(batch).masked_G)
         b["segmap"] = self._fmt(one_hot_labels(b["labels"], int(self.mcfg["lab_dim"])))
         return b
 
@@ -321,8 +346,7 @@ class FusionTrainer(Trainer):
     def loss_d(self, name: str, b: Tensors, out: Tensors) -> Tuple[torch.Tensor, Tensors]:
         fake = self.D(name, out["masked_F"].detach())
         real = self.D(name, b["image"])
-        loss = hinge_d_loss(real, fake, float(self.tcfg["lambda_gan"]))
-        return loss, {"D_F": loss}
+        return _hinge_d("D_F", real, fake, float(self.tcfg["lambda_gan"]))
 
     def loss_g(self, b: Tensors, out: Tensors) -> Tuple[torch.Tensor, Tensors]:
         t = self.tcfg

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 import random
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Tuple
+from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -32,6 +32,28 @@ Tensors = Dict[str, torch.Tensor]
 
 class NonFiniteLossError(SiedobError):
     """A loss became NaN or infinite; training stops and the last good checkpoint stays."""
+
+
+def loss_floats(records: Sequence[Tuple[int, Mapping[str, torch.Tensor]]], stage: str) -> List[Dict[str, float]]:
+    """The loss terms of several steps as floats, read back in one transfer; a NaN/inf stops the run.
+
+    ``records`` holds ``(step, train_step output)`` pairs in step order; the error names the first
+    non-finite term and its step.
+    """
+    names = [list(rec) for _, rec in records]
+    flat = [torch.as_tensor(v).detach().float().reshape(()) for _, rec in records for v in rec.values()]
+    values = torch.stack(flat).tolist() if flat else []
+    out, pos = [], 0
+    for (step, _), keys in zip(records, names):
+        row = dict(zip(keys, values[pos : pos + len(keys)]))
+        pos += len(keys)
+        for name, value in row.items():
+            if not math.isfinite(value):
+                raise NonFiniteLossError(
+                    f"step {step}: loss {name} is {value} ({stage}); stopping, the last good checkpoint is kept"
+                )
+        out.append(row)
+    return out
 
 
 def optimizer_name(net_name: str) -> str:
@@ -137,8 +159,8 @@ class Trainer:
         """The generator forward of one iteration."""
         raise NotImplementedError
 
-    def loss_d(self, name: str, b: Tensors, out: Tensors) -> Tuple[torch.Tensor, Tensors]:
-        """Loss of discriminator ``name`` on detached outputs, and its named parts."""
+    def loss_d(self, name: str, b: Tensors, out: Tensors) -> Tuple[Optional[torch.Tensor], Tensors]:
+        """Loss of discriminator ``name`` on detached outputs, and its named parts (None: no step this time)."""
         raise NotImplementedError
 
     def loss_g(self, b: Tensors, out: Tensors) -> Tuple[torch.Tensor, Tensors]:
@@ -196,33 +218,28 @@ class Trainer:
 
     # ----------------------------------------------------------------- the step
 
-    def _check(self, parts: Tensors, loss_name: str, loss: torch.Tensor) -> Dict[str, float]:
-        """Floats of the loss parts; a NaN/inf among them (or in the total) stops the run."""
-        names = list(parts) + [loss_name]
-        values = torch.stack([v.detach().float().reshape(()) for v in list(parts.values()) + [loss]]).tolist()
-        for name, value in zip(names, values):
-            if not math.isfinite(value):
-                raise NonFiniteLossError(
-                    f"step {self.step + 1}: loss {name} is {value} ({self.stage}); stopping, "
-                    "the last good checkpoint is kept"
-                )
-        return dict(zip(names, values))
+    def train_step(self, batch: Mapping[str, Any]) -> Dict[str, torch.Tensor]:
+        """One iteration in the §4 order; returns the loss terms as detached 0-d tensors.
 
-    def train_step(self, batch: Mapping[str, Any]) -> Dict[str, float]:
-        """One iteration in the §4 order; returns the loss values."""
+        Nothing here reads a device value back (no ``.item()``, no host-side finiteness check), so on a GPU
+        the host runs ahead; :func:`loss_floats` reads the terms when the logger wants them.
+        """
         for net in self.nets.values():
             net.train()
         b = self.prepare(batch)
         with self.autocast():
             out = self.forward_g(b)
-        logs: Dict[str, float] = {}
+        logs: Dict[str, torch.Tensor] = {}
         for name in self.d_names:
             set_requires_grad(self.nets[name], True)
             opt = self.optimizers[optimizer_name(name)]
             opt.zero_grad(set_to_none=True)
             with self.autocast():
                 loss, parts = self.loss_d(name, b, out)
-            logs.update(self._check(parts, f"{name}_total", loss))
+            if loss is None:
+                continue
+            logs.update({k: v.detach() for k, v in parts.items()})
+            logs[f"{name}_total"] = loss.detach()
             self.scaler.scale(loss).backward()
             self.scaler.step(opt)
         for name in self.d_names:
@@ -231,7 +248,8 @@ class Trainer:
         opt_g.zero_grad(set_to_none=True)
         with self.autocast():
             loss, parts = self.loss_g(b, out)
-        logs.update(self._check(parts, "G_total", loss))
+        logs.update({k: v.detach() for k, v in parts.items()})
+        logs["G_total"] = loss.detach()
         self.scaler.scale(loss).backward()
         self.scaler.step(opt_g)
         self.scaler.update()
