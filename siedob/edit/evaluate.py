@@ -1,9 +1,9 @@
 """The generator ``siedob-eval --mode`` calls by default: our networks over the test split.
 
-``chain`` and ``fusion`` write the edit chain's results, ``background`` G_B's output inside the mask
+``chain`` writes the edit chain's results, ``background`` G_B's output inside the mask
 (from the same chain, with the pasted objects left out), ``objects`` G_OI's completion of each test
-crop under its object mask. Checkpoints come from ``--checkpoint dir=DIR`` (default
-``fusion/submodels``); style references are seeded draws from the object datasets' test crops.
+crop under its object mask. Checkpoints come from ``siedob-eval --checkpoints DIR`` (``job.checkpoints["dir"]``,
+default ``fusion/submodels``); style references are seeded draws from the object datasets' test crops.
 """
 
 from __future__ import annotations

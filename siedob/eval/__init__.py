@@ -1,4 +1,4 @@
-"""Evaluation: FID (pytorch-fid numerics), LPIPS, mIoU, reports and the ``siedob-eval`` command."""
+"""Evaluation: FID (pytorch-fid numerics), LPIPS, mIoU, Div, their registry, reports and ``siedob-eval``."""
 
 from __future__ import annotations
 
@@ -6,10 +6,16 @@ from .errors import BackendUnavailable, EvalError, GeneratorUnavailable
 from .fid import FIDEvaluator, fid_from_features, frechet_distance, frechet_distance_svd
 from .inception import load_backend
 from .lpips import LPIPSMetric
+from .metrics import Backends, MetricInputs, compute_metrics, list_metrics, register_metric
 from .miou import SegmentationEvaluator
 
 __all__ = [
     "BackendUnavailable",
+    "Backends",
+    "MetricInputs",
+    "compute_metrics",
+    "list_metrics",
+    "register_metric",
     "EvalError",
     "FIDEvaluator",
     "GeneratorUnavailable",

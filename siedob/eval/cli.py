@@ -1,7 +1,10 @@
-"""``siedob-eval``: generate results for a test split (``--mode``) or score two folders (``--real/--fake``).
+"""``siedob-eval``: score two folders (``--real/--fake``), or generate results for a test protocol and score them.
 
-Errors the user can fix (missing weights, count mismatches, unreadable images …) are
-:class:`~siedob.errors.SiedobError`; the project's ``run_cli`` prints them as one line and exits 2.
+Protocols: ``--mode chain|background`` with ``--masks free-form|extension|outpainting`` (the paper's
+Table 1), ``--mode objects`` (G_OI on the object crops), ``--mode add-objects`` (Table 2: new objects,
+K results per scene, Div). Metrics come from the registry of :mod:`siedob.eval.metrics`
+(``--metrics fid,lpips,miou,div``); one whose network or input is missing reports why instead of failing.
+Errors the user can fix are :class:`~siedob.errors.SiedobError`: one line, exit code 2.
 """
 
 from __future__ import annotations
@@ -9,38 +12,75 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
+from siedob.data.eval_masks import FIXED_PROTOCOLS, MASK_FOLDERS, MASK_PROTOCOLS
+from siedob.data.io import read_bgr
+
+from ..cli import Parser, add_device, add_overwrite, check_output_dir
 from ..device import resolve_device
 from ..errors import run_cli
-from .errors import BackendUnavailable, EvalError
-from .fid import COLOR_ORDERS, DEFAULT_COLOR_ORDER, METHODS, FIDEvaluator
+from .errors import EvalError
+from .fid import COLOR_ORDERS, DEFAULT_COLOR_ORDER, METHODS
 from .generate import MODES, GenerationJob, resolve_generator, run_generation, test_split
 from .images import check_same_count, list_images
 from .inception import BACKENDS
-from .lpips import LPIPSMetric
-from .miou import SegmentationEvaluator
-from .report import PAPER_RESULTS, build_report, markdown_table, metric_entry, write_reports
+from .metrics import Backends, MetricInputs, compute_metrics, list_metrics, parse_metric_names, prepare_metrics
+from .miou import RESOLUTIONS
+from .object_addition import CLASS_NAMES, DEFAULT_RESULTS_PER_SCENE, GROUND, HEIGHTS, MARGIN, run_object_addition
+from .report import DATASETS, build_report, markdown_table, write_reports
 
 DEFAULT_CACHE = Path.home() / ".cache" / "siedob" / "eval_features"
+ADD_OBJECTS = "add-objects"
+ALL_MODES = MODES + (ADD_OBJECTS,)
+DEFAULT_METRICS = "fid,lpips,miou"
+
+
+def _mode(text: str) -> str:
+    if text == "fusion":
+        raise argparse.ArgumentTypeError("'fusion' was removed: it wrote the chain's results; use --mode chain")
+    if text not in ALL_MODES:
+        raise argparse.ArgumentTypeError(f"invalid choice {text!r} (choose from {', '.join(ALL_MODES)})")
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The command-line interface."""
-    p = argparse.ArgumentParser(
+    p = Parser(
         prog="siedob-eval",
-        description="FID / LPIPS / mIoU of SIEDOB results, beside the paper's numbers.",
+        description="FID / LPIPS / mIoU / Div of SIEDOB results, beside the paper's numbers.",
+        allow_abbrev=False,
     )
-    src = p.add_argument_group("what to score (either --real/--fake or --mode/--data-root)")
+    src = p.add_argument_group("what to score (either --real/--fake or --mode with --data-root)")
     src.add_argument("--real", type=Path, help="folder of real images (paired with --fake in sorted order)")
     src.add_argument("--fake", type=Path, help="folder of generated images")
     src.add_argument("--labels", type=Path, help="folder of labelIds maps for mIoU (paired with --fake)")
-    src.add_argument("--mode", choices=MODES, help="generate results for the test split, then score them")
-    src.add_argument("--data-root", type=Path, default=Path("data/cityscapes512x256"))
-    src.add_argument("--generator", help="module:function producing the results (default siedob.edit:eval_generator)")
-    src.add_argument("--checkpoint", action="append", default=[], metavar="NAME=PATH", help="passed to the generator")
-    src.add_argument("--skip-generation", action="store_true", help="reuse results already in OUT/images")
+    src.add_argument("--mode", type=_mode, metavar="|".join(ALL_MODES), help="generate results, then score them")
+    src.add_argument(
+        "--masks",
+        choices=MASK_PROTOCOLS,
+        default="free-form",
+        help="mask protocol of --mode chain|background (default free-form); with --real/--fake, the protocol the "
+        "folder was made with (selects the paper column)",
+    )
+    src.add_argument("--data-root", type=Path, default=Path("data/cityscapes512x256"), help="prepared data root")
+    src.add_argument("--checkpoints", type=Path, default=Path("fusion/submodels"), help="released-format files")
+    src.add_argument("--generator", help="module:function writing the results (default siedob.edit:eval_generator)")
+    src.add_argument("--skip-generation", action="store_true", help="reuse results already in OUTPUT/images")
+    src.add_argument(
+        "--results-per-scene",
+        type=int,
+        default=DEFAULT_RESULTS_PER_SCENE,
+        metavar="K",
+        help=f"add-objects: results per scene, each with another style reference (default {DEFAULT_RESULTS_PER_SCENE})",
+    )
+    src.add_argument("--seed", type=int, default=0, help="add-objects: seed of placements and style draws")
     met = p.add_argument_group("metrics")
+    met.add_argument(
+        "--metrics",
+        default=None,
+        help=f"comma-separated, from {', '.join(list_metrics())} (default {DEFAULT_METRICS}; add-objects adds div)",
+    )
     met.add_argument("--fid-backend", choices=BACKENDS, default="auto")
     met.add_argument("--inception", type=Path, help="Inception weights: TorchScript .pt or pytorch-fid .pth")
     met.add_argument("--fid-method", choices=METHODS, default="sqrtm", help="sqrtm = pytorch-fid's computation")
@@ -48,44 +88,83 @@ def build_parser() -> argparse.ArgumentParser:
         "--color-order",
         choices=COLOR_ORDERS,
         default=DEFAULT_COLOR_ORDER,
-        help="channel order the Inception/LPIPS nets see (bgr = the authors' setting)",
+        help="channel order the Inception sees (bgr = the authors' setting); LPIPS always sees RGB",
     )
-    met.add_argument("--no-lpips", action="store_true", help="skip LPIPS")
-    met.add_argument("--alexnet", type=Path, help="torchvision AlexNet weights for LPIPS (default: torch hub cache)")
-    met.add_argument("--seg-model", type=Path, help="TorchScript segmentation model for mIoU (e.g. DRN-D-105)")
-    met.add_argument("--seg-mapping", type=Path, help="label mapping JSON for --seg-model")
-    met.add_argument("--dataset", choices=sorted(PAPER_RESULTS), default="cityscapes", help="paper column to show")
+    met.add_argument("--lpips-weights", type=Path, help="LPIPS (AlexNet v0.1) weights; default: found offline")
+    met.add_argument("--seg-model", type=Path, help="segmenter for mIoU: drn-d-105_ms_cityscapes.pth or TorchScript")
+    met.add_argument("--seg-mapping", type=Path, help="label mapping JSON of a TorchScript --seg-model")
+    met.add_argument(
+        "--miou-resolution",
+        choices=RESOLUTIONS,
+        default="generated",
+        help="generated: at the generated size, labels nearest-resized; full: predictions upsampled to the labels",
+    )
+    met.add_argument("--miou-in-mask", action="store_true", help="score mIoU only inside each image's edit mask")
+    met.add_argument("--dataset", choices=DATASETS, default="cityscapes", help="paper cells to show beside ours")
     run = p.add_argument_group("running")
-    run.add_argument("--out", type=Path, default=Path("results/eval"), help="report (and generated images) folder")
+    run.add_argument("--output", type=Path, default=Path("results/eval"), help="report (and generated images) folder")
+    add_overwrite(run, "an earlier report and its generated images")
     run.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="Inception feature cache")
     run.add_argument("--no-cache", action="store_true")
-    run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
-                     help="auto = CUDA when available (default), else CPU")
+    add_device(run)
     run.add_argument("--batch-size", type=int, default=32)
     run.add_argument("--no-progress", action="store_true")
     return p
 
 
-def _inputs(args: argparse.Namespace) -> Dict[str, Any]:
-    """Resolve real/fake/label file lists; for ``--mode`` also the split and the generation job."""
+def _check_args(args: argparse.Namespace) -> None:
+    """Conflicting or incomplete options, before any work."""
     if args.mode is None:
         if args.real is None or args.fake is None:
             raise EvalError("give --real DIR and --fake DIR, or --mode MODE (with --data-root)")
-        real, fake = list_images(args.real), list_images(args.fake)
-        check_same_count(real, fake, f"real images in {args.real}", f"fake images in {args.fake}")
-        labels = list_images(args.labels) if args.labels is not None else []
-        return {
-            "real": real,
-            "fake": fake,
-            "labels": labels,
-            "real_dir": args.real,
-            "fake_dir": args.fake,
-            "pending": None,
-        }
-    if args.real is not None or args.fake is not None:
-        raise EvalError("--mode generates the fake images itself; do not combine it with --real/--fake")
-    split = test_split(args.mode, args.data_root)
-    out_dir = args.out / "images"
+    elif args.real is not None or args.fake is not None or args.labels is not None:
+        raise EvalError("--mode generates the fake images itself; do not combine it with --real/--fake/--labels")
+    if args.mode in ("objects", ADD_OBJECTS) and args.masks != "free-form":
+        raise EvalError(f"--masks applies to --mode chain|background, not --mode {args.mode}")
+    if args.mode == ADD_OBJECTS and (args.generator or args.skip_generation):
+        raise EvalError("--mode add-objects runs our chain itself; --generator and --skip-generation do not apply")
+    if args.results_per_scene < 1:
+        raise EvalError(f"--results-per-scene must be at least 1, got {args.results_per_scene}")
+    if args.batch_size < 1:
+        raise EvalError(f"--batch-size must be at least 1, got {args.batch_size}")
+    out = check_output_dir(args.output, "--output folder")
+    earlier = [out / "report.json"] + ([] if args.skip_generation else [out / "images"])
+    earlier = [p for p in earlier if p.exists()]
+    if earlier and not args.overwrite:
+        raise EvalError(f"{earlier[0]}: an earlier evaluation is there (use --overwrite or another --output)")
+
+
+def _backends(args: argparse.Namespace) -> Backends:
+    return Backends(
+        device=args.device,
+        fid_backend=args.fid_backend,
+        inception=args.inception,
+        fid_method=args.fid_method,
+        color_order=args.color_order,
+        cache_dir=None if args.no_cache else args.cache_dir,
+        batch_size=args.batch_size,
+        lpips_weights=args.lpips_weights,
+        seg_model=args.seg_model,
+        seg_mapping=args.seg_mapping,
+        miou_resolution=args.miou_resolution,
+        miou_in_mask=args.miou_in_mask,
+        progress=not args.no_progress,
+    )
+
+
+def _folder_inputs(args: argparse.Namespace) -> Dict[str, Any]:
+    real, fake = list_images(args.real), list_images(args.fake)
+    check_same_count(real, fake, f"real images in {args.real}", f"fake images in {args.fake}")
+    labels = list_images(args.labels) if args.labels is not None else []
+    if labels:
+        check_same_count(fake, labels, f"fake images in {args.fake}", f"label maps in {args.labels}")
+    inputs = MetricInputs(real=real, fake=fake, paired_real=real, labels=labels)
+    return {"inputs": inputs, "pending": None, "context": {"real": str(args.real), "fake": str(args.fake)}}
+
+
+def _generation_inputs(args: argparse.Namespace) -> Dict[str, Any]:
+    split = test_split(args.mode, args.data_root, args.masks, fallback_dir=args.output / "masks")
+    out_dir = args.output / "images"
     job = GenerationJob(
         mode=args.mode,
         data_root=args.data_root,
@@ -94,93 +173,102 @@ def _inputs(args: argparse.Namespace) -> Dict[str, Any]:
         labels=split["labels"],
         out_dir=out_dir,
         device=args.device,
-        checkpoints=_checkpoints(args.checkpoint),
+        checkpoints={"dir": str(args.checkpoints)},
+    )
+    inputs = MetricInputs(
+        real=split["images"], paired_real=split["images"], labels=split["labels"], masks=split["masks"]
     )
     pending = None
     if args.skip_generation:
-        fake = list_images(out_dir)
-        check_same_count(split["images"], fake, "test images", f"results in {out_dir}")
+        inputs.fake = list_images(out_dir)
+        check_same_count(split["images"], inputs.fake, "test images", f"results in {out_dir}")
     else:
-        fake, pending = [], (resolve_generator(args.generator), job)
-    return {
-        "real": split["images"],
-        "fake": fake,
-        "labels": split["labels"],
-        "real_dir": args.data_root,
-        "fake_dir": out_dir,
-        "pending": pending,
+        pending = (resolve_generator(args.generator), job)
+    masks_dir = split["masks"][0].parent if split["masks"] else None
+    context = {"data_root": str(args.data_root), "fake": str(out_dir), "mask_files": str(masks_dir)}
+    return {"inputs": inputs, "pending": pending, "context": context}
+
+
+def _mask_protocol(args: argparse.Namespace, mask_files: Optional[str]) -> str:
+    if args.mode == ADD_OBJECTS:
+        return f"object addition: each added object's box grown by {MARGIN} px"
+    if args.mode == "objects":
+        return "object_datasets/object_mask (brush strokes or side bands, fixed seed)"
+    where = f"files in {mask_files}" if mask_files else MASK_FOLDERS[args.masks]
+    if args.masks in FIXED_PROTOCOLS:
+        geometry = {"extension": "right half regenerated", "outpainting": "all but the centred H/2 × W/2 box"}
+        return f"{args.masks} ({geometry[args.masks]}; {where})"
+    return f"free-form (seeded brush strokes; {where})"
+
+
+def _protocol(args: argparse.Namespace, inputs: MetricInputs, backends: Backends, extra: Dict) -> Dict[str, Any]:
+    """The full protocol written into the report."""
+    fake = inputs.fake
+    resolution = None
+    if fake:
+        h, w = read_bgr(fake[0]).shape[:2]
+        resolution = f"{w}×{h} (as generated; labels at that size)"
+    proto: Dict[str, Any] = {
+        "mode": args.mode or "folders",
+        "masks": _mask_protocol(args, extra.get("mask_files")),
+        "colour order": f"Inception sees {args.color_order.upper()}; LPIPS sees RGB (ours are BGR, flipped)",
+        "resolution": resolution,
+        "images": {"real": len(inputs.real), "generated": len(fake)},
     }
-
-
-def _checkpoints(items: Sequence[str]) -> Dict[str, str]:
-    out = {}
-    for item in items:
-        name, sep, path = item.partition("=")
-        if not sep:
-            raise EvalError(f"--checkpoint {item!r} must be NAME=PATH")
-        out[name] = path
-    return out
-
-
-def _lpips(args: argparse.Namespace, real: List[Path], fake: List[Path]) -> Dict[str, Any]:
-    if args.no_lpips:
-        return metric_entry(reason="skipped (--no-lpips)")
-    try:
-        metric = LPIPSMetric(args.device, args.color_order, args.alexnet)
-        return metric_entry(metric.mean_of_files(real, fake), net="alex")
-    except BackendUnavailable as exc:
-        return metric_entry(reason=str(exc))
-
-
-def _segmenter(args: argparse.Namespace, labels: List[Path]) -> Optional[SegmentationEvaluator]:
-    """The mIoU model if one was supplied (checked before any slow work), else None."""
-    if args.seg_model is None:
-        return None
-    if args.seg_mapping is None:
-        raise EvalError("--seg-model needs --seg-mapping JSON (output channel → Cityscapes train id)")
-    if not labels:
-        raise EvalError("mIoU needs label maps: pass --labels DIR (or use --mode with a data root)")
-    return SegmentationEvaluator(args.seg_model, args.seg_mapping, args.device)
+    proto.update(backends.describe())
+    if args.mode == ADD_OBJECTS:
+        proto["object addition"] = {
+            "results per scene (K)": args.results_per_scene,
+            "seed": args.seed,
+            "ground label ids": {CLASS_NAMES[c]: GROUND[c] for c in GROUND},
+            "heights at 256 px": {CLASS_NAMES[c]: HEIGHTS[c] for c in HEIGHTS},
+            "Div": "mean LPIPS (AlexNet v0.1, whole image) over all unordered pairs of a scene's K results, "
+            "averaged over scenes",
+            "scenes without an object": extra.get("skipped", []),
+        }
+    if args.mode in MODES:
+        proto["style references"] = "seeded draws (torch seed 0) from the object datasets' test crops"
+    return proto
 
 
 def evaluate(args: argparse.Namespace) -> Dict[str, Any]:
-    """Compute all metrics for parsed arguments and write the reports; returns the report."""
-    inputs = _inputs(args)  # cheap checks first; the networks load before any (slow) generation
-    fid_eval = FIDEvaluator(
-        args.fid_backend,
-        weights=args.inception,
-        device=args.device,
-        batch_size=args.batch_size,
-        color_order=args.color_order,
-        method=args.fid_method,
-        cache_dir=None if args.no_cache else args.cache_dir,
-        progress=not args.no_progress,
-    )
-    segmenter = _segmenter(args, inputs["labels"])
-    if inputs["pending"] is not None:
-        inputs["fake"] = run_generation(*inputs["pending"])
-    if segmenter is None:
-        miou = metric_entry(reason="no segmentation model supplied (--seg-model FILE --seg-mapping JSON)")
+    """Generate (for ``--mode``), compute the metrics and write the reports; returns the report."""
+    _check_args(args)
+    default = DEFAULT_METRICS + (",div" if args.mode == ADD_OBJECTS else "")
+    names = parse_metric_names(args.metrics or default)
+    backends = _backends(args)
+    if args.mode is None:
+        state = _folder_inputs(args)
+    elif args.mode == ADD_OBJECTS:
+        state = {"inputs": MetricInputs(), "pending": None, "context": {"data_root": str(args.data_root)}}
     else:
-        res = segmenter.evaluate(inputs["fake"], inputs["labels"], progress=not args.no_progress)
-        miou = metric_entry(res.pop("value"), **res)
-    metrics = {
-        "fid": metric_entry(fid_eval.fid_of_files(inputs["real"], inputs["fake"]), backend=fid_eval.describe()),
-        "lpips": _lpips(args, inputs["real"], inputs["fake"]),
-        "miou": miou,
-    }
+        state = _generation_inputs(args)
+    prepare_metrics(names, backends)  # the networks load (or are found missing) before any slow generation
+    inputs: MetricInputs = state["inputs"]
+    extra = dict(state["context"])
+    if state["pending"] is not None:
+        inputs.fake = run_generation(*state["pending"])
+    if args.mode == ADD_OBJECTS:
+        res = run_object_addition(
+            args.data_root, args.checkpoints, args.output, args.results_per_scene, args.seed, args.device,
+            progress=not args.no_progress,
+        )  # fmt: skip
+        inputs = MetricInputs(res.real, res.fake, res.paired_real, res.labels, res.groups, res.masks)
+        extra.update(fake=str(args.output / "images"), skipped=res.skipped)
+    metrics = compute_metrics(names, inputs, backends)
+    task = {ADD_OBJECTS: "object-addition", "objects": "object crops (G_OI alone)",
+            "background": f"{args.masks} (G_B alone)"}.get(args.mode, args.masks)  # fmt: skip
     report = build_report(
         metrics,
         args.dataset,
+        task,
+        _protocol(args, inputs, backends, extra),
         mode=args.mode or "folders",
-        real=str(inputs["real_dir"]),
-        fake=str(inputs["fake_dir"]),
-        n_images=len(inputs["fake"]),
+        n_images=len(inputs.fake),
         color_order=args.color_order,
-        fid_backend=fid_eval.backend.name,
-        fid_method=args.fid_method,
+        **{k: v for k, v in extra.items() if k != "skipped"},
     )
-    report["files"] = {k: str(v) for k, v in write_reports(report, args.out).items()}
+    report["files"] = {k: str(v) for k, v in write_reports(report, args.output).items()}
     return report
 
 

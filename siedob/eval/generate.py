@@ -2,7 +2,8 @@
 
 A generator is any callable taking a :class:`GenerationJob`; it writes one image per input image into
 ``job.out_dir``, named ``<input stem>.png``, at the input's size (LPIPS pairs must match in size;
-object crops of persons are 64×32 on disk). The default for every mode is the hook
+object crops of persons are 64×32 on disk). ``chain`` and ``background`` take the scene masks of one
+protocol of :mod:`siedob.data.eval_masks` (``--masks``). The default for every mode is the hook
 ``siedob.edit:eval_generator`` (our networks, see :mod:`siedob.edit.evaluate`); ``--generator
 module:function`` plugs in any other.
 """
@@ -14,11 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
+from siedob.data.eval_masks import FIXED_PROTOCOLS, MASK_FOLDERS, MASK_PROTOCOLS, write_fixed_protocol_masks
+from siedob.data.io import read_bgr
+
 from .errors import EvalError, GeneratorUnavailable
 from .images import check_same_count, list_images
 
 PathLike = Union[str, Path]
-MODES = ("objects", "background", "fusion", "chain")
+#: ``fusion`` is gone: it wrote exactly the chain's results (the chain's last stage is the fusion network).
+MODES = ("objects", "background", "chain")
 DEFAULT_GENERATOR = "siedob.edit:eval_generator"
 OBJECT_CLASS_NAMES = ("car", "person")
 
@@ -40,17 +45,29 @@ class GenerationJob:
 Generator = Callable[[GenerationJob], None]
 
 
-def scene_split(data_root: PathLike) -> Dict[str, List[Path]]:
-    """Test images, labels and predefined masks (docs/spec.md §5.1), paired in sorted order with equal counts."""
+def scene_split(
+    data_root: PathLike, masks: str = "free-form", fallback_dir: Optional[PathLike] = None
+) -> Dict[str, List[Path]]:
+    """Test images, labels and one protocol's masks (docs/spec.md §5.1), paired in sorted order with equal counts.
+
+    The masks are ``<data root>/<protocol folder>/``; a data root prepared before extension and outpainting
+    masks existed has none of theirs, and then they are written (same geometry as the prepare step's) into
+    ``fallback_dir/<protocol folder>/`` when one is given.
+    """
+    if masks not in MASK_PROTOCOLS:
+        raise EvalError(f"unknown mask protocol {masks!r}; expected one of {', '.join(MASK_PROTOCOLS)}")
     root = Path(data_root)
     images = list_images(root / "test" / "images")
     labels = list_images(root / "test" / "labels")
-    masks = list_images(root / "predefined_mask")
-    check_same_count(
-        images, masks, f"test images in {root / 'test' / 'images'}", f"masks in {root / 'predefined_mask'}"
-    )
+    mask_dir = root / MASK_FOLDERS[masks]
+    if not mask_dir.is_dir() and masks in FIXED_PROTOCOLS and fallback_dir is not None:
+        mask_dir = Path(fallback_dir) / MASK_FOLDERS[masks]
+        h, w = read_bgr(images[0]).shape[:2]
+        write_fixed_protocol_masks(fallback_dir, len(images), h, w, overwrite=True, protocols=(masks,))
+    mask_files = list_images(mask_dir)
+    check_same_count(images, mask_files, f"test images in {root / 'test' / 'images'}", f"masks in {mask_dir}")
     check_same_count(images, labels, "test images", f"label maps in {root / 'test' / 'labels'}")
-    return {"images": images, "masks": masks, "labels": labels}
+    return {"images": images, "masks": mask_files, "labels": labels}
 
 
 def object_split(data_root: PathLike) -> Dict[str, List[Path]]:
@@ -70,11 +87,13 @@ def object_split(data_root: PathLike) -> Dict[str, List[Path]]:
     return {"images": images, "masks": masks[: len(images)], "labels": []}
 
 
-def test_split(mode: str, data_root: PathLike) -> Dict[str, List[Path]]:
-    """The paired test inputs for a mode."""
+def test_split(
+    mode: str, data_root: PathLike, masks: str = "free-form", fallback_dir: Optional[PathLike] = None
+) -> Dict[str, List[Path]]:
+    """The paired test inputs for a mode (scene modes with the masks of protocol ``masks``)."""
     if mode not in MODES:
         raise EvalError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
-    return object_split(data_root) if mode == "objects" else scene_split(data_root)
+    return object_split(data_root) if mode == "objects" else scene_split(data_root, masks, fallback_dir)
 
 
 def resolve_generator(spec: Optional[str] = None) -> Generator:

@@ -108,25 +108,34 @@ def preserved_rng() -> Iterator[None]:
 
 
 class PeriodicFID:
-    """FID of the generator on the stage's test split; disabled with a warning when it cannot run."""
+    """FID (the eval registry's ``fid`` metric) of the generator on the stage's test split; disabled with a
+    warning when it cannot run."""
 
     def __init__(self, stage: str, cfg: Mapping[str, Any], data_root: PathLike, device: torch.device) -> None:
-        self.evaluator = None
+        self.backends = None
         self.max_images = int(cfg["log"]["fid_max_images"])
         try:
             from siedob.eval.errors import EvalError
-            from siedob.eval.fid import FIDEvaluator
+            from siedob.eval.metrics import Backends, prepare_metrics
 
             self.dataset, self.collate = build_dataset(stage, cfg, data_root, train=False)
-            self.evaluator = FIDEvaluator(device=str(device))
+            backends = Backends(device=str(device))
+            missing = prepare_metrics(["fid"], backends)
         except ImportError as exc:
             warnings.warn(f"periodic FID skipped: siedob.eval unavailable ({exc})", stacklevel=2)
         except (EvalError, SiedobError) as exc:
             warnings.warn(f"periodic FID skipped: {exc}", stacklevel=2)
+        else:
+            if missing:
+                warnings.warn(f"periodic FID skipped: {missing['fid']}", stacklevel=2)
+            else:
+                self.backends = backends
 
     def __call__(self, trainer: Trainer, batch_size: int) -> Optional[float]:
         """FID of the test outputs (at most ``max_images`` when > 0) against their targets (None when disabled)."""
-        if self.evaluator is None:
+        from siedob.eval.metrics import MetricInputs, compute_metrics
+
+        if self.backends is None:
             return None
         loader = DataLoader(self.dataset, batch_size=batch_size, shuffle=False, collate_fn=self.collate)
         reals, fakes, seen = [], [], 0
@@ -138,7 +147,7 @@ class PeriodicFID:
                 seen += reals[-1].shape[0]
                 if 0 < self.max_images <= seen:
                     break
-        return float(self.evaluator.fid_of_tensors(reals, fakes))
+        return float(compute_metrics(["fid"], MetricInputs(real=reals, fake=fakes), self.backends)["fid"]["value"])
 
 
 #: Keys a resumed run may change without ``allow_config_change``: where it runs, how long, where the data lies,
