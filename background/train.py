@@ -1,4 +1,4 @@
-"""Train the background stage (SPEC §4); see `python background/train.py --help`."""
+"""Train the background stage (docs/spec.md §4); see `python background/train.py --help`."""
 
 import sys
 from pathlib import Path

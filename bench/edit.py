@@ -8,7 +8,7 @@ chains run the same G_B and F, so "G_B+F alone" (the faster of the two) over the
 lowest forward ratio a chain running these networks can reach on that machine.
 Both use the same full-size networks with default-initialised weights saved in the released format.
 
-The authors' approach, as modelled here (SPEC §6, §7, §8): inputs padded into fixed 180-slot tensors
+The authors' approach, as modelled here (docs/spec.md §6, §7, §8): inputs padded into fixed 180-slot tensors
 per class on a fixed 256×256 canvas; objects generated one at a time in a Python loop, with a host
 synchronisation per slot for the emptiness and branch tests; a per-slot paste loop; the style
 propagation's per-sample, per-class loop; spectral-norm weights recomputed at every forward; G_OG's
@@ -60,12 +60,12 @@ def make_bench_scene(n_objects: int, out: Path, seed: int = 0) -> Path:
     Every other chosen object is fully masked (generation), the rest have their lower half masked
     (inpainting); style references are the bundled example's.
     """
-    from siedob.data.disassembly import disassemble, edit_rules
+    from siedob.data.disassembly import EDIT_RULES, disassemble
     from siedob.data.io import image_to_tensor, write_atomic
     from siedob.data.synthetic import make_scene
-    from siedob.edit.chain import plan_objects
     from siedob.edit.style_bank import load_style_bank
     from siedob.labels import CAR, PERSON
+    from siedob.model import plan_objects
 
     style = REPO / "fusion" / "example" / "object_style"
     bank = load_style_bank(style)
@@ -89,8 +89,8 @@ def make_bench_scene(n_objects: int, out: Path, seed: int = 0) -> Path:
         labels[labels == 0] = 33
         tens = [torch.from_numpy(a.astype(np.int64))[None] for a in (labels, inst)]
         dis = disassemble(image_to_tensor(scene.image), *tens, torch.from_numpy(mask.astype(np.float32))[None],
-                          edit_rules())
-        plan = plan_objects(dis.objects, bank)
+                          EDIT_RULES)
+        plan = plan_objects([dis.objects], [bank])
         if len(plan.objects) != n_objects:
             continue
         write_atomic(out / "images" / "scene.png", scene.image)
@@ -117,7 +117,7 @@ def write_checkpoints(out: Path) -> Path:
 # ---------------------------------------------------------------- the authors' approach (baseline)
 
 
-def _authors_class_codes(self, f, context):
+def _authors_class_codes(f: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
     """The authors' per-sample, per-class Python loop for the class codes (a host sync per class)."""
     b, c = f.shape[:2]
     codes = torch.zeros(b, context.shape[1], c, device=f.device)
@@ -129,6 +129,19 @@ def _authors_class_codes(self, f, context):
             if torch.sum(sel) > 0:
                 codes[i, j] = f[i][:, sel].mean(1)
     return codes
+
+
+def _authors_propagate(self, feat, segmap, bg_mask, mask):
+    """``StylePropagate.forward`` with the authors' class-code loop in place of the vectorised codes."""
+    f = self.conv(feat)
+    size = f.shape[2:]
+    segmap = F.interpolate(segmap, size=size, mode="nearest")
+    bg_mask = F.interpolate(bg_mask, size=size, mode="nearest")
+    mask = F.interpolate(mask, size=size, mode="nearest")
+    bg_seg = segmap * bg_mask
+    codes = _authors_class_codes(f, bg_seg * (1 - mask))
+    style_map = torch.bmm(codes.transpose(1, 2), bg_seg.flatten(2)).view(f.shape)
+    return self.stylelayer(feat, torch.cat((style_map, bg_seg), dim=1))
 
 
 def write_vgg19_cache(work: Path) -> Path:
@@ -181,17 +194,17 @@ class AuthorsChain:
         self.oi, self.og, self.gb, self.f = (n.to(device).eval() for n in nets)
         for name in ("style1", "style2", "style3"):
             mod = getattr(self.gb, name)
-            mod.class_codes = types.MethodType(_authors_class_codes, mod)
+            mod.forward = types.MethodType(_authors_propagate, mod)
         self.device = device
 
     def __call__(self, img, labels, inst, mask, bank) -> torch.Tensor:
         """img 3×256×256, labels / inst / mask 1×256×256 (host tensors); returns the result on the device."""
-        from siedob.data.disassembly import disassemble, edit_rules
+        from siedob.data.disassembly import EDIT_RULES, disassemble
         from siedob.labels import CAR, CLASS_CODES, PERSON
         from siedob.maps import edge_map, one_hot_labels
 
         dev = self.device
-        dis = disassemble(img, labels, inst, mask, edit_rules())
+        dis = disassemble(img, labels, inst, mask, EDIT_RULES)
         slots = {}
         for cls in (CAR, PERSON):
             s = {
@@ -291,7 +304,7 @@ def _our_runner(ckpt: Path, scene_dir: Path, device: torch.device) -> Tuple[Edit
     scene, bank = _scene_and_bank(scene_dir)
 
     def run() -> torch.Tensor:
-        return editor.edit(scene.image, scene.labels, scene.instances, scene.mask, bank)
+        return editor.edit(scene.image, scene.labels, scene.instances, scene.mask, bank).result
 
     return editor, run
 

@@ -1,4 +1,4 @@
-"""Train the fusion stage (SPEC §4); see `python fusion/train.py --help`."""
+"""Train the fusion stage (docs/spec.md §4); see `python fusion/train.py --help`."""
 
 import sys
 from pathlib import Path

@@ -1,4 +1,4 @@
-"""Train the instance_inpainting stage (SPEC §4); see `python instance_inpainting/train.py --help`."""
+"""Train the instance_inpainting stage (docs/spec.md §4); see `python instance_inpainting/train.py --help`."""
 
 import sys
 from pathlib import Path

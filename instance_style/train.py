@@ -1,4 +1,4 @@
-"""Train the instance_style stage (SPEC §4); see `python instance_style/train.py --help`."""
+"""Train the instance_style stage (docs/spec.md §4); see `python instance_style/train.py --help`."""
 
 import sys
 from pathlib import Path

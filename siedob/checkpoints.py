@@ -1,6 +1,6 @@
 """Read and write the authors' checkpoint formats, safely and with errors a user can act on.
 
-Released sub-network files (SPEC §6): ``object_inpainting.pth`` → ``{'netG': fg_inpainting.*}``,
+Released sub-network files (docs/spec.md §6): ``object_inpainting.pth`` → ``{'netG': fg_inpainting.*}``,
 ``object_style.pth`` → ``{'netG': fg_style.*}``, ``bg.pth`` → ``{'netG_BG': ...}``,
 ``Fnet.pth`` → ``{'netG_F': ...}``. Everything is loaded with ``weights_only=True`` so that a
 downloaded file cannot run code, and strictly: a missing, unexpected or mis-shaped tensor is
@@ -39,13 +39,15 @@ class ReleasedFormat:
 
 
 #: Entry name and key prefix of each network role's released file.
-_ENTRIES = {"object_inpainting": ("netG", "fg_inpainting."), "object_style": ("netG", "fg_style."),
-            "background": ("netG_BG", ""), "fusion": ("netG_F", "")}
+_ENTRIES = {
+    "object_inpainting": ("netG", "fg_inpainting."),
+    "object_style": ("netG", "fg_style."),
+    "background": ("netG_BG", ""),
+    "fusion": ("netG_F", ""),
+}
 
 #: The four released sub-network files, by network role (file names from the stage table).
-RELEASED: Dict[str, ReleasedFormat] = {
-    s.role: ReleasedFormat(s.released, *_ENTRIES[s.role]) for s in STAGES.values()
-}
+RELEASED: Dict[str, ReleasedFormat] = {s.role: ReleasedFormat(s.released, *_ENTRIES[s.role]) for s in STAGES.values()}
 
 #: For layers whose input width is ``lab_dim + offset``: a shape mismatch there names the lab_dims.
 LAB_DIM_OFFSETS: Dict[str, Dict[str, int]] = {
@@ -149,9 +151,7 @@ def read_released(path: PathLike, role: str, mmap: bool = False) -> Dict[str, to
     obj = load_file(path, mmap=mmap)
     if fmt.entry not in obj:
         found = ", ".join(map(str, obj)) or "nothing"
-        raise CheckpointError(
-            f"{path}: no '{fmt.entry}' entry (found: {found}); is this the {fmt.filename} file?"
-        )
+        raise CheckpointError(f"{path}: no '{fmt.entry}' entry (found: {found}); is this the {fmt.filename} file?")
     state = obj[fmt.entry]
     if not isinstance(state, Mapping):
         raise CheckpointError(f"{path}: entry '{fmt.entry}' is a {type(state).__name__}, not a state dict")
@@ -159,7 +159,7 @@ def read_released(path: PathLike, role: str, mmap: bool = False) -> Dict[str, to
         bad = [k for k in state if not k.startswith(fmt.prefix)]
         if bad:
             raise CheckpointError(f"{path}: key {bad[0]} in '{fmt.entry}' lacks the '{fmt.prefix}' prefix")
-        state = {k[len(fmt.prefix):]: v for k, v in state.items()}
+        state = {k[len(fmt.prefix) :]: v for k, v in state.items()}
     return dict(state)
 
 
@@ -190,6 +190,7 @@ def generator_kwargs(state: Mapping[str, torch.Tensor], role: str) -> Dict[str, 
 
     Lets the edit chain load reduced-width networks (the quickstart's) as well as the authors' own.
     """
+
     def width(key: str, dim: int = 0) -> int:
         t = state.get(key)
         if not isinstance(t, torch.Tensor) or t.dim() != 4:
@@ -234,8 +235,10 @@ def check_folder(directory: PathLike) -> Dict[str, Dict[str, int]]:
     for role in GENERATOR_FACTORIES:
         path = released_path(directory, role)
         net = load_released_network(path, role, mmap=True)  # dropped before returning
-        report[path.name] = {"parameters": sum(p.numel() for p in net.parameters()),
-                             **generator_kwargs(net.state_dict(), role)}
+        report[path.name] = {
+            "parameters": sum(p.numel() for p in net.parameters()),
+            **generator_kwargs(net.state_dict(), role),
+        }
     return report
 
 
@@ -245,8 +248,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     parser = Parser(prog="siedob-check-checkpoints", description=main.__doc__)
     parser.add_argument("directory", nargs="?", default=None, metavar="DIR", help="the same as --checkpoints DIR")
-    parser.add_argument("--checkpoints", default=None, metavar="DIR",
-                        help="folder holding the four released .pth files (default: fusion/submodels)")
+    parser.add_argument(
+        "--checkpoints",
+        default=None,
+        metavar="DIR",
+        help="folder holding the four released .pth files (default: fusion/submodels)",
+    )
     args = parser.parse_args(argv)
     if args.directory is not None and args.checkpoints is not None:
         raise CheckpointError("give the checkpoint folder once: DIR or --checkpoints DIR")

@@ -27,6 +27,7 @@ class Parser(argparse.ArgumentParser):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("description", "")
+        kwargs.setdefault("allow_abbrev", False)  # an old option name must not silently match a new one
         kwargs["description"] = f"{kwargs['description']} {PATHS_NOTE}".strip()
         super().__init__(*args, **kwargs)
 
@@ -64,8 +65,13 @@ def positive_int(text: str) -> int:
 
 
 def add_device(p: argparse.ArgumentParser, default: str = "auto") -> None:
-    p.add_argument("--device", type=device_arg, default=default, metavar="auto|cpu|cuda|cuda:N",
-                   help=f"where the networks run (default: {default}; auto picks CUDA when available)")
+    p.add_argument(
+        "--device",
+        type=device_arg,
+        default=default,
+        metavar="auto|cpu|cuda|cuda:N",
+        help=f"where the networks run (default: {default}; auto picks CUDA when available)",
+    )
 
 
 def add_overwrite(p: argparse.ArgumentParser, what: str = "outputs that already exist") -> None:
@@ -74,8 +80,14 @@ def add_overwrite(p: argparse.ArgumentParser, what: str = "outputs that already 
 
 def add_config(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--config", default=None, metavar="FILE", help=f"config file (default: {what})")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a config value, e.g. --set train.batch_size=8 (repeatable)")
+    p.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a config value, e.g. --set train.batch_size=8 (repeatable)",
+    )
 
 
 def existing_dir(path: Optional[str], what: str) -> Optional[Path]:

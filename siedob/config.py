@@ -183,7 +183,6 @@ def _type_name(hint: Any) -> str:
     )
 
 
-
 def _fail(where: str, key: str, hint: Any, value: Any) -> ConfigError:
     return ConfigError(f"{where}: {key} must be {_type_name(hint)}, got {value!r}")
 
@@ -215,8 +214,9 @@ def _check(value: Any, hint: Any, key: str, where: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise _fail(where, key, hint, value)
-        return {_check(k, args[0], f"{key} key", where): _check(v, args[1], f"{key}.{k}", where)
-                for k, v in value.items()}
+        return {
+            _check(k, args[0], f"{key} key", where): _check(v, args[1], f"{key}.{k}", where) for k, v in value.items()
+        }
     if hint is bool:
         if not isinstance(value, bool):
             raise _fail(where, key, hint, value)

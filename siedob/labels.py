@@ -1,6 +1,6 @@
 """The Cityscapes label table and the class groups SIEDOB treats as objects or background.
 
-Numbers follow SPEC §1: label ids 0..33, id 0 replaced by ``LAB_DIM - 1`` on load, persons (24)
+Numbers follow docs/spec.md §1: label ids 0..33, id 0 replaced by ``LAB_DIM - 1`` on load, persons (24)
 and cars (26) handled as objects, ten background classes handled by G_B.
 """
 
@@ -67,13 +67,13 @@ INSTANCE_FACTOR = 1000
 
 PERSON = 24
 CAR = 26
-#: Object classes handled by G_OI / G_OG, with the 3-channel class code of SPEC §1.
+#: Object classes handled by G_OI / G_OG, with the 3-channel class code of docs/spec.md §1.
 OBJECT_CLASSES: Dict[str, int] = {"car": CAR, "person": PERSON}
 CLASS_CODES: Dict[int, Tuple[float, float, float]] = {CAR: (1.0, 0.0, 0.0), PERSON: (0.0, 1.0, 0.0)}
 #: Background classes G_B synthesises (ground, road, sidewalk, parking, rail track, building,
 #: wall, vegetation, terrain, sky).
 BACKGROUND_CLASSES: Tuple[int, ...] = (6, 7, 8, 9, 10, 11, 12, 21, 22, 23)
-#: Classes the style propagation skips when computing class codes [SPEC §3.3, quirk — keep].
+#: Classes the style propagation skips when computing class codes [docs/spec.md §3.3, quirk — keep].
 STYLE_SKIPPED_CLASSES: Tuple[int, ...] = tuple(range(24, 34))
 
 

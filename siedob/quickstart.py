@@ -18,11 +18,22 @@ from siedob.errors import SiedobError, UsageError, run_cli
 from siedob.stages import STAGES
 
 #: Reduced widths and small scene crops so that all four stages train in minutes on two cores.
-COMMON = ["model.ngf=8", "model.ndf=8", "train.num_workers=0", "log.fid_every_epochs=0",
-          "train.vgg_width_divisor=8", "log.sample_every=100", "log.print_every=25"]
+COMMON = [
+    "model.ngf=8",
+    "model.ndf=8",
+    "train.num_workers=0",
+    "log.fid_every_epochs=0",
+    "train.vgg_width_divisor=8",
+    "log.sample_every=100",
+    "log.print_every=25",
+]
 OBJECT = {"instance_inpainting": ["train.batch_size=8"], "instance_style": ["train.batch_size=4"]}
-SCENE = ["train.batch_size=2", "data.crop_size=128", "data.box_size=64",
-         "data.brush={min_vertex: 4, max_vertex: 8, min_width: 25, max_width: 70}"]
+SCENE = [
+    "train.batch_size=2",
+    "data.crop_size=128",
+    "data.box_size=64",
+    "data.brush={min_vertex: 4, max_vertex: 8, min_width: 25, max_width: 70}",
+]
 PATCHES = ["train.patch_size=[48,80]", "train.patch_resize=80"]
 
 
@@ -66,28 +77,59 @@ def run(
     for stage in STAGES.values():
         print(f"[2/3] training {stage.name} ({stage.number}/4, {steps} steps)", flush=True)
         result = train_stage(
-            stage.name, out / "runs" / stage.name, data_root=data, overrides=stage_overrides(stage.name),
-            device=device, max_steps=steps, seed=seed, vgg_weights="random", submodels=checkpoints, progress=progress,
+            stage.name,
+            out / "runs" / stage.name,
+            data_root=data,
+            overrides=stage_overrides(stage.name),
+            device=device,
+            max_steps=steps,
+            seed=seed,
+            vgg_weights="random",
+            submodels=checkpoints,
+            progress=progress,
         )
         shutil.copyfile(result.released, checkpoints / stage.released)
     results = out / "results"
     print(f"[3/3] editing the bundled example -> {results}", flush=True)
-    code = edit_main(["--checkpoints", str(checkpoints), "--output", str(results), "--seed", str(seed),
-                      "--save-stages", "--device", device])
+    code = edit_main(
+        [
+            "--checkpoints",
+            str(checkpoints),
+            "--output",
+            str(results),
+            "--seed",
+            str(seed),
+            "--save-stages",
+            "--device",
+            device,
+        ]
+    )
     if code:
         raise SiedobError("editing the bundled example failed")
-    print(f"done in {time.perf_counter() - start:.0f} s: result and stage panel in {results}, "
-          f"released-format checkpoints in {checkpoints}")
+    print(
+        f"done in {time.perf_counter() - start:.0f} s: result and stage panel in {results}, "
+        f"released-format checkpoints in {checkpoints}"
+    )
+    print(f"edit it in the browser: siedob-studio --checkpoints {checkpoints} --data {data}")
     return {"data": data, "checkpoints": checkpoints, "results": results}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Parse arguments and run the quickstart."""
     parser = Parser(prog="siedob-quickstart", description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, default=Path("quickstart_out"), metavar="DIR",
-                        help="folder for everything (default: quickstart_out)")
-    parser.add_argument("--steps", type=positive_int, default=200,
-                        help="training steps per stage (default 200; 2 checks the machinery in seconds)")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=Path("quickstart_out"),
+        metavar="DIR",
+        help="folder for everything (default: quickstart_out)",
+    )
+    parser.add_argument(
+        "--steps",
+        type=positive_int,
+        default=200,
+        help="training steps per stage (default 200; 2 checks the machinery in seconds)",
+    )
     parser.add_argument("--scenes", type=positive_int, default=12, help="synthetic scenes to generate (at least 2)")
     parser.add_argument("--seed", type=int, default=0)
     add_device(parser, "cpu")

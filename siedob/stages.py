@@ -14,7 +14,7 @@ from typing import Any, Dict
 
 @dataclass(frozen=True)
 class Stage:
-    """One training stage of SIEDOB (SPEC §4)."""
+    """One training stage of SIEDOB (docs/spec.md §4)."""
 
     name: str  # command-line name and stage-folder name
     number: int  # training order (the fusion stage needs stages 1-3 exported first)
@@ -42,14 +42,42 @@ def _resolve(path: str) -> Any:
 STAGES: Dict[str, Stage] = {
     s.name: s
     for s in (
-        Stage("instance_inpainting", 1, "object_inpainting", "siedob.train.stages:ObjectInpaintingTrainer",
-              "siedob.nn.generators:ObjectInpaintingGenerator", "object_inpainting.pth", "instance_inpainting.yaml"),
-        Stage("instance_style", 2, "object_style", "siedob.train.stages:ObjectStyleTrainer",
-              "siedob.nn.generators:ObjectStyleGenerator", "object_style.pth", "instance_style.yaml"),
-        Stage("background", 3, "background", "siedob.train.stages:BackgroundTrainer",
-              "siedob.nn.generators:BackgroundGenerator", "bg.pth", "background.yaml"),
-        Stage("fusion", 4, "fusion", "siedob.train.stages:FusionTrainer",
-              "siedob.nn.generators:FusionGenerator", "Fnet.pth", "fusion.yaml"),
+        Stage(
+            "instance_inpainting",
+            1,
+            "object_inpainting",
+            "siedob.train.stages:ObjectInpaintingTrainer",
+            "siedob.nn.generators:ObjectInpaintingGenerator",
+            "object_inpainting.pth",
+            "instance_inpainting.yaml",
+        ),
+        Stage(
+            "instance_style",
+            2,
+            "object_style",
+            "siedob.train.stages:ObjectStyleTrainer",
+            "siedob.nn.generators:ObjectStyleGenerator",
+            "object_style.pth",
+            "instance_style.yaml",
+        ),
+        Stage(
+            "background",
+            3,
+            "background",
+            "siedob.train.stages:BackgroundTrainer",
+            "siedob.nn.generators:BackgroundGenerator",
+            "bg.pth",
+            "background.yaml",
+        ),
+        Stage(
+            "fusion",
+            4,
+            "fusion",
+            "siedob.train.stages:FusionTrainer",
+            "siedob.nn.generators:FusionGenerator",
+            "Fnet.pth",
+            "fusion.yaml",
+        ),
     )
 }
 

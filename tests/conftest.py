@@ -1,4 +1,4 @@
-"""Shared fixtures: the reference folder, fixtures path and a deterministic thread count."""
+"""Shared fixtures: the reference folder, the Cityscapes sample tree and a deterministic thread count."""
 
 from __future__ import annotations
 
@@ -9,21 +9,43 @@ from pathlib import Path
 import pytest
 import torch
 
-FIXTURES = Path(__file__).parent / "fixtures"
-
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+#: Set (CI sets it to 1) to make a missing reference folder an error instead of a skip.
+REQUIRE_REFERENCE = "SIEDOB_REQUIRE_REFERENCE"
+
+
+def _missing(reason: str, required: bool) -> None:
+    """Fail when the material is required (``$SIEDOB_REQUIRE_REFERENCE=1``), else skip saying why."""
+    if required:
+        pytest.fail(f"{reason} (and {REQUIRE_REFERENCE}=1 requires it)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _env_folder(var: str, marker: str, what: str, required: bool) -> Path:
+    """The folder named by ``$var`` holding ``marker``; skips (or fails when required) without it."""
+    value = os.environ.get(var)
+    if not value:
+        _missing(f"{var} is not set: {what} unavailable", required)
+    path = Path(value)
+    if not (path / marker).exists():
+        _missing(f"{var}={path}: {marker} not found, {what} unavailable", required)
+    return path
 
 
 @pytest.fixture(scope="session")
 def reference_dir() -> Path:
-    """``$SIEDOB_REFERENCE_DIR`` (CI sets it to ../shared/reference); skips when unset or absent."""
-    value = os.environ.get("SIEDOB_REFERENCE_DIR")
-    if not value:
-        pytest.skip("SIEDOB_REFERENCE_DIR is not set: conformance material unavailable")
-    path = Path(value)
-    if not (path / "ref_networks.pt").is_file():
-        pytest.skip(f"{path}/ref_networks.pt not found")
-    return path
+    """``$SIEDOB_REFERENCE_DIR``; skips without it, fails with ``$SIEDOB_REQUIRE_REFERENCE=1``."""
+    return _env_folder(
+        "SIEDOB_REFERENCE_DIR", "ref_networks.pt", "conformance material", os.environ.get(REQUIRE_REFERENCE) == "1"
+    )
+
+
+@pytest.fixture(scope="session")
+def cityscapes_samples() -> Path:
+    """``$SIEDOB_CITYSCAPES_SAMPLES``, a prepared Cityscapes sample tree (never shipped); skips without it."""
+    return _env_folder("SIEDOB_CITYSCAPES_SAMPLES", "test/images", "the prepared Cityscapes sample tree", False)
 
 
 @pytest.fixture(scope="session")

@@ -21,8 +21,7 @@ from siedob.checkpoints import (
     save_released,
 )
 from siedob.nn import BackgroundGenerator, FusionGenerator, ObjectInpaintingGenerator, ObjectStyleGenerator
-
-from .conftest import FIXTURES
+from tests.support.paths import FIXTURES
 
 KEYS = json.loads((FIXTURES / "state_dict_keys.json").read_text())
 NETS = {"object_inpainting": ObjectInpaintingGenerator, "object_style": ObjectStyleGenerator,

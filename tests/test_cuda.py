@@ -16,9 +16,9 @@ import torch
 
 from siedob.edit import Editor, StyleBank, load_style_bank
 from siedob.train import train_stage
-from tests.edit_support import small_networks, toy_scene, write_checkpoints, write_style_dir
-from tests.test_conformance import CASES, check_outputs, run_reference_network
-from tests.train_utils import make_data, overrides, tiny_vgg
+from tests.support.conformance import CASES, check_outputs, run_reference_network
+from tests.support.edit import small_networks, toy_scene, write_checkpoints, write_style_dir
+from tests.support.train import make_data, overrides, tiny_vgg
 
 DEVICE = os.environ.get("SIEDOB_TEST_DEVICE", "cuda")
 CUDA = DEVICE.startswith("cuda")

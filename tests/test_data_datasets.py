@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import cv2
@@ -139,6 +138,27 @@ def test_object_crop_cache_over_the_limit_falls_back_to_reading(root):
     assert ds.cache is None and ds[0]["image"].shape == (3, 64, 64)
 
 
+def _crop_offset(scene_path: Path, crop: torch.Tensor):
+    """(left, flipped) of the 256x256 window of the stored 512x256 photo that ``crop`` equals exactly."""
+    photo = cv2.imread(str(scene_path), cv2.IMREAD_COLOR)
+    for left in range(photo.shape[1] - 256 + 1):
+        window = photo[:, left : left + 256]
+        for flip in (False, True):
+            if torch.equal(crop, image_to_tensor(window[:, ::-1] if flip else window)):
+                return left, flip
+    raise AssertionError(f"the crop is no 256x256 window of {scene_path}")
+
+
+def _near_instances(instances: torch.Tensor, margin: int) -> torch.Tensor:
+    """Union of every instance's bounding box grown by ``margin`` px (a superset of the instance-box mask)."""
+    near = torch.zeros(instances.shape, dtype=torch.bool)
+    for iid in instances[instances >= 1000].unique().tolist():
+        rows, cols = torch.nonzero(instances == iid, as_tuple=True)
+        r0, c0 = max(0, int(rows.min()) - margin), max(0, int(cols.min()) - margin)
+        near[r0 : int(rows.max()) + margin + 1, c0 : int(cols.max()) + margin + 1] = True
+    return near
+
+
 @pytest.mark.parametrize("stage", ["background", "fusion"])
 def test_scene_train(root, stage):
     torch.manual_seed(0)
@@ -155,13 +175,24 @@ def test_scene_train(root, stage):
         assert torch.equal(it["fg_mask"] + it["bg_mask"], torch.ones_like(mask))
         things = (it["labels"] == CAR) | (it["labels"] == PERSON)
         assert torch.all(it["fg_mask"] <= things.float())
-        # the 1024x1024 window of the full photo matches the 256 crop (area-resized back)
-        big = tensor_to_image(it["image2048"])
-        small = tensor_to_image(it["image"]).astype(float)
-        assert np.abs(cv2.resize(big, (256, 256), interpolation=cv2.INTER_AREA) - small).mean() < 6
-    right_half = ds[1]["mask"][0]
-    assert right_half[:, 128:].all() or ds[1]["mask"].mean() > 0.5
-    assert (ds[2]["mask"] == 0).sum() <= 128 * 128  # the outside of a 128x128 box is masked
+        # the 1024x1024 window is cut from the stored full-resolution photo at 4x the crop's offset,
+        # pixel for pixel (an upsampled 256 crop would not match it)
+        left, flip = _crop_offset(root / "train" / "images" / f"{it['name']}.jpg", it["image"])
+        full = cv2.imread(str(root / "train" / "images2048" / f"{it['name']}.jpg"), cv2.IMREAD_COLOR)
+        window = full[:, 4 * left : 4 * left + 1024]
+        assert torch.equal(it["image2048"], image_to_tensor(window[:, ::-1] if flip else window))
+    # index 1: the right half is masked; the left half only inside the boxes around instances
+    it = ds[1]
+    mask, near = it["mask"][0].bool(), _near_instances(it["instances"][0], margin=5)
+    assert mask[:, 128:].all()
+    assert not (mask[:, :128] & ~near[:, :128]).any()
+    # index 2: the outside of a 128x128 box is masked; inside the box, only boxes around instances
+    it = ds[2]
+    mask, near = it["mask"][0].bool(), _near_instances(it["instances"][0], margin=5)
+    rows, cols = torch.nonzero(~mask, as_tuple=True)
+    assert len(rows) > 0 and rows.max() - rows.min() < 128 and cols.max() - cols.min() < 128
+    box = (slice(int(rows.min()), int(rows.min()) + 128), slice(int(cols.min()), int(cols.min()) + 128))
+    assert not (mask[box] & ~near[box]).any()
 
 
 def test_fusion_objects_and_collate(root):
@@ -197,15 +228,8 @@ def test_scene_test_mask_is_greyscale_over_255_not_binarised(root, tmp_path):
     assert it["mask"][0, 0, 0] == 0 and it["mask"][0, 0, 200] == 1
 
 
-SAMPLES = os.environ.get("SIEDOB_CITYSCAPES_SAMPLES")
-
-
-@pytest.mark.skipif(
-    not SAMPLES or not Path(SAMPLES).is_dir(),
-    reason="set SIEDOB_CITYSCAPES_SAMPLES to the prepared Cityscapes sample tree to run",
-)
-def test_real_samples_load_every_item():
-    root = Path(SAMPLES)
+def test_real_samples_load_every_item(cityscapes_samples):
+    root = cityscapes_samples
     for stage, mode in (("instance_inpainting", "inpaint"), ("instance_style", "style")):
         for train in (True, False):
             ds = ObjectDataset(root, data_cfg(stage), mode, train)

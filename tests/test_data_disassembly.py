@@ -1,4 +1,4 @@
-"""Rules of the scene disassembly (SPEC §5.3 steps 1–4) on hand-built scenes with known answers."""
+"""Rules of the scene disassembly (docs/spec.md §5.3 steps 1–4) on hand-built scenes with known answers."""
 
 from __future__ import annotations
 
@@ -24,6 +24,7 @@ from siedob.maps import class_map, edge_map, one_hot_labels
 
 CAR, PERSON, ROAD, SKY, BUILDING, POLE = 26, 24, 7, 23, 11, 17
 
+#: The F loader's rules (also the edit chain's) and G_B's, written out from docs/spec.md §5.3 step 3 and §8.
 F_RULES = Rules(
     classes=(CAR, PERSON),
     fill_ratio={CAR: 0.6, PERSON: 0.35},
@@ -256,14 +257,11 @@ def test_one_hot_and_class_map():
     assert torch.equal(class_map(m, PERSON)[:, 0, 0], torch.tensor([0.0, 1, 0]))
 
 
-def test_rules_from_the_stage_configs():
+def test_rules_equal_the_spec():
+    """The edit chain's constants and both loaders' rules equal F_RULES / GB_RULES (docs/spec.md §5.3, §8)."""
     fusion = load_config(default_config_path("fusion"))["data"]
     background = load_config(default_config_path("background"))["data"]
-    edit = EDIT_RULES
-    assert edit == rules_from_config(fusion, train=False) == rules_from_config(fusion, train=True)
-    assert (edit.inside_fraction, edit.person_aspect, edit.max_num, edit.clamp) == (0.0, None, 180, None)
-    assert edit.classes == (CAR, PERSON) and edit.fill_ratio == {CAR: 0.6, PERSON: 0.35}
-    gb = rules_from_config(background, train=True)
-    assert (gb.inside_fraction, gb.person_aspect, gb.max_num, gb.clamp) == (0.4, (2, 6), 50, 255)
-    assert gb.crop_size[PERSON] == (64, 32)
-    assert rules_from_config(background, train=False).clamp is None
+    assert EDIT_RULES == F_RULES
+    assert rules_from_config(fusion, train=False) == F_RULES and rules_from_config(fusion, train=True) == F_RULES
+    assert rules_from_config(background, train=True) == GB_RULES
+    assert rules_from_config(background, train=False) == replace(GB_RULES, clamp=None)  # the clamp is training-only

@@ -1,4 +1,4 @@
-"""Mask generators of the training loaders (SPEC §5.2, §5.3)."""
+"""Mask generators of the training loaders (docs/spec.md §5.2, §5.3)."""
 
 from __future__ import annotations
 

@@ -148,8 +148,10 @@ def test_summary_and_idempotent_rerun(raw, tmp_path, capsys):
 def test_parallel_workers_give_the_same_files(raw, prepared, tmp_path):
     dst = tmp_path / "par"
     assert prepare_cityscapes.main(["--src", str(raw), "--dst", str(dst), "--workers", "2", "--raw-size", RAW]) == 0
-    files = sorted(str(p.relative_to(dst)) for p in dst.rglob("*") if p.is_file())
-    assert files == sorted(str(p.relative_to(prepared)) for p in prepared.rglob("*") if p.is_file())
+    files = sorted(p.relative_to(dst) for p in dst.rglob("*") if p.is_file())
+    assert files and files == sorted(p.relative_to(prepared) for p in prepared.rglob("*") if p.is_file())
+    differ = [str(rel) for rel in files if (dst / rel).read_bytes() != (prepared / rel).read_bytes()]
+    assert not differ, f"two workers wrote different bytes than one in {differ[:5]}"
 
 
 def one_scene_tree(root: Path, size=(64, 32)):

@@ -1,4 +1,4 @@
-"""The edit chain (SPEC §6) with narrow networks: branches, style slots, batching, paste-back, sizes."""
+"""The edit chain (docs/spec.md §6) with narrow networks: branches, style slots, batching, paste-back, sizes."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ import torch
 import torch.nn.functional as F
 from torch.overrides import TorchFunctionMode
 
+from siedob.data.disassembly import EDIT_RULES, disassemble
 from siedob.data.io import image_to_tensor
 from siedob.edit import EditError, Editor, StyleBank, load_style_bank, paste_objects
 from siedob.edit.chain import load_network
-from siedob.labels import CAR, CLASS_CODES, PERSON
-from siedob.maps import edge_map, one_hot_labels
-from tests.edit_support import (
+from siedob.labels import CAR, PERSON
+from tests.support.edit import (
     CAR_FULL,
     CAR_PART,
     PERSON_PART,
@@ -24,6 +24,7 @@ from tests.edit_support import (
     write_checkpoints,
     write_style_dir,
 )
+from tests.support.legacy_chain import legacy_compose
 
 
 @pytest.fixture(scope="module")
@@ -37,46 +38,17 @@ def bank(tmp_path_factory) -> StyleBank:
 
 
 def _sequential_reference(editor: Editor, scene: dict, bank: StyleBank) -> torch.Tensor:
-    """SPEC §6 written out one object at a time, with the authors' sequential paste (no batching, no scatter)."""
-    st = editor.edit(scene["image"], scene["labels"], scene["instances"], scene["mask"], bank)
+    """The frozen pre-model-layer chain (one object at a time, sequential paste), on its own disassembly."""
     img = image_to_tensor(scene["image"])
     mask = torch.from_numpy(scene["mask"])[None]
-    lab = torch.from_numpy(scene["labels"].astype(np.int64))
+    lab = torch.from_numpy(scene["labels"].astype(np.int64))[None]
     lab[lab == 0] = 33
-    inst = torch.from_numpy(scene["instances"].astype(np.int64))
-    h, w = mask.shape[1:]
-    crops = {o.id: o for o in st.disassembly.objects}
-    canvases = {CAR: torch.zeros(3, h, w), PERSON: torch.zeros(3, h, w)}
-    for obj in st.objects:
-        crop = crops[obj.id]
-        ic = crop.inst_crop[None]
-        code = torch.tensor(CLASS_CODES[obj.cls]).view(1, 3, 1, 1)
-        with torch.inference_mode():
-            if obj.generation:
-                refs = bank.get(obj.cls)
-                k = obj.style_slot
-                out = editor.style(ic * code, refs.images[k:k + 1] * refs.masks[k:k + 1],
-                                   refs.masks[k:k + 1] * code, ic)[0]
-            else:
-                out = editor.inpainting(crop.masked_image[None] * ic, ic, crop.mask[None] * ic, ic * code)
-        b0, b1, b2, b3 = obj.box
-        o = F.interpolate(out, size=(b1 - b0, b3 - b2), mode="bilinear", align_corners=False)[0]
-        m = F.interpolate(ic, size=(b1 - b0, b3 - b2), mode="nearest")[0]
-        c = canvases[obj.cls]
-        c[:, b0:b1, b2:b3] = o * m + c[:, b0:b1, b2:b3] * (1 - m)
-    canvas = canvases[CAR] + canvases[PERSON]
-    fg = st.disassembly.fg_mask
-    masked = img * (1 - mask)
-    fg_output = canvas * fg * mask + masked * (1 - fg * mask)
-    seg = one_hot_labels(lab[None, None])
-    edge = edge_map(inst[None, None]) * mask[None]
-    bg = (1 - fg)[None]
+    inst = torch.from_numpy(scene["instances"].astype(np.int64))[None]
+    dis = disassemble(img, lab, inst, mask, EDIT_RULES)
+    nets = {"inpainting": editor.inpainting, "style": editor.style, "background": editor.background,
+            "fusion": editor.fusion}
     with torch.inference_mode():
-        bg_out = editor.background(torch.cat((masked[None], torch.cat((seg, edge), 1) * bg, mask[None]), 1),
-                                   seg, mask[None], bg)[0]
-        masked_g = fg_output * fg * mask + bg_out * bg[0] * mask + img * (1 - mask)
-        fake = editor.fusion(masked_g[None], seg, mask[None], edge)[0]
-    return fake * mask + img * (1 - mask)
+        return legacy_compose(nets, img, lab, inst, mask, dis.fg_mask, dis.objects, bank)["result"]
 
 
 def test_branches_and_style_slots(editor, bank):

@@ -14,7 +14,7 @@ import pytest
 from siedob.edit.cli import main
 from siedob.errors import run_cli
 from siedob.panels import TITLE_HEIGHT
-from tests.edit_support import small_networks, toy_scene, write_checkpoints, write_example, write_style_dir
+from tests.support.edit import small_networks, toy_scene, write_checkpoints, write_example, write_style_dir
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -103,7 +103,8 @@ def test_single_mode_with_mask_derived_from_labels(tmp_path, ckpt, capsys):
 @pytest.mark.parametrize(
     "case, words",
     [
-        ("missing_image", ["scene.png", "file not found"]),
+        ("missing_image", ["example/images", "no images to edit"]),
+        ("missing_labels", ["labels/scene.png", "file not found"]),
         ("unreadable_image", ["scene.png", "not a readable image"]),
         ("size_mismatch", ["labels/scene.png", "does not match"]),
         ("not_multiple_of_16", ["images/scene.png", "multiples of 16"]),
@@ -124,6 +125,8 @@ def test_bad_inputs_are_one_line_exit_2(case, words, example, ckpt, tmp_path, ca
     shutil.copytree(ckpt, ck)
     scene = toy_scene()
     if case == "missing_image":
+        (example / "images" / "scene.png").unlink()
+    elif case == "missing_labels":
         (example / "labels" / "scene.png").unlink()
     elif case == "unreadable_image":
         (example / "images" / "scene.png").write_bytes(b"not a png")

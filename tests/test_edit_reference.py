@@ -1,7 +1,7 @@
 """The edit chain on the authors' reference examples with full-size, detweights-filled checkpoints.
 
 The examples (``$SIEDOB_REFERENCE_DIR/example*``) hold one style reference per class, so the chain is
-deterministic. The branch of every synthesised object follows SPEC §6 on the 64×64 crops; together the
+deterministic. The branch of every synthesised object follows docs/spec.md §6 on the 64×64 crops; together the
 three examples must exercise inpainting and generation for both cars and persons.
 """
 
@@ -26,9 +26,9 @@ EXAMPLES = ("example", "example2", "example3")
 
 
 def spec_objects(folder: Path) -> List[Tuple[int, int, bool, int]]:
-    """(id, class, generated, style slot) of every synthesised object, straight from SPEC §5.3 and §6.
+    """(id, class, generated, style slot) of every synthesised object, straight from docs/spec.md §5.3 and §6.
 
-    An independent, loop-by-loop reading of the SPEC (files read with OpenCV here, no siedob code), so
+    An independent, loop-by-loop reading of docs/spec.md (files read with OpenCV here, no siedob code), so
     that the chain's disassembly, branch choice and slot numbering are checked against the text.
     """
     name = sorted((folder / "images").iterdir())[0].stem

@@ -17,9 +17,8 @@ import torch
 from siedob.eval.cli import main
 from siedob.eval.generate import GenerationJob
 from siedob.eval.inception import installed_torchscript_file
-
-from .test_eval_fid import draw_scenes, write_images
-from .test_eval_miou import EXPECTED_MIOU, red_black_scene, write_seg_model
+from tests.support.eval_images import draw_scenes, write_images
+from tests.support.segmenter import EXPECTED_MIOU, red_black_scene, write_seg_model
 
 needs_torchscript = pytest.mark.skipif(
     installed_torchscript_file() is None,
@@ -44,7 +43,7 @@ def error_line(capsys: pytest.CaptureFixture, argv: List[str]) -> str:
 
 
 def make_data_root(root: Path, n_images: int, n_masks: int) -> Path:
-    """A tiny SPEC §5.1 test split: test/images, test/labels, predefined_mask."""
+    """A tiny docs/spec.md §5.1 test split: test/images, test/labels, predefined_mask."""
     scenes = draw_scenes(n_images, seed=11)
     write_images(root / "test" / "images", scenes)
     write_images(root / "test" / "labels", [np.full((64, 64), 7, np.uint8)] * n_images)

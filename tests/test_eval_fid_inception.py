@@ -22,8 +22,7 @@ from siedob.eval.inception import (
     load_pytorch_fid,
     load_torchscript,
 )
-
-from .test_eval_fid import as_batch, draw_scenes
+from tests.support.eval_images import as_batch, draw_scenes
 
 needs_torchscript = pytest.mark.skipif(
     installed_torchscript_file() is None,

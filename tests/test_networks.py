@@ -19,8 +19,7 @@ from siedob.nn import (
     class_style_codes,
     init_weights,
 )
-
-from .conftest import FIXTURES
+from tests.support.paths import FIXTURES
 
 KEYS = json.loads((FIXTURES / "state_dict_keys.json").read_text())
 COUNTS = json.loads((FIXTURES / "param_counts.json").read_text())
@@ -85,7 +84,7 @@ def test_stage_total_parameters():
 
 
 def test_discriminator_output_size():
-    """A 256×256 input gives 3×4×4 logits (SPEC §3.5), a 64×64 object crop 3×1×1."""
+    """A 256×256 input gives 3×4×4 logits (docs/spec.md §3.5), a 64×64 object crop 3×1×1."""
     with torch.no_grad():
         assert build_discriminator("netD_F", ndf=8)(torch.zeros(1, 3, 256, 256)).shape == (1, 3, 4, 4)
         assert build_discriminator("netD_inp", ndf=8)(torch.zeros(1, 7, 64, 64)).shape == (1, 3, 1, 1)
@@ -101,11 +100,14 @@ def test_reduced_width_networks_run_at_other_sizes():
     seg[:, 7] = 1
     mask = torch.zeros(1, 1, h, w)
     mask[..., 16:48, 16:64] = 1
+    pre_tanh = []
+    bg.conv_img.conv.register_forward_hook(lambda module, inputs, output: pre_tanh.append(output))
     with torch.no_grad():
         out = bg(torch.randn(1, 39, h, w), seg, mask, torch.ones(1, 1, h, w))
         fused = fusion(torch.randn(1, 3, h, w), seg, mask, torch.zeros(1, 1, h, w))
     assert out.shape == (1, 3, h, w) and fused.shape == (1, 3, h, w)
-    assert out.abs().max() <= 1
+    # the image head is the bias-free conv then tanh, applied once (docs/spec.md §3)
+    assert len(pre_tanh) == 1 and torch.equal(out, torch.tanh(pre_tanh[0]))
 
 
 def test_fusion_adds_residual_to_full_composite():

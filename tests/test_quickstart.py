@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from siedob.checkpoints import check_folder
+from siedob.config import load_config
 from siedob.edit.cli import bundled_example
 from siedob.errors import SiedobError
 from siedob.quickstart import main
@@ -31,6 +32,10 @@ def test_quickstart_short_run(tmp_path):
     assert np.abs(image[~keep].astype(int) - result[~keep].astype(int)).mean() > 1
     for stage in ("instance_inpainting", "instance_style", "background", "fusion"):
         assert (out / "runs" / stage / "checkpoints" / "latest_ckpt.pth").is_file()
+        recorded = load_config(out / "runs" / stage / "config.yaml")
+        assert recorded["run"] == {"device": "cpu", "amp": "none", "channels_last": False, "vgg_weights": "random",
+                                   "submodels": str(out / "checkpoints"), "max_steps": 2}
+        assert recorded["model"]["ngf"] == 8 and recorded["data"]["root"] == str(out / "data")
 
 
 def test_quickstart_never_overwrites_a_users_folder(tmp_path):

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from siedob.checkpoints import load_file
-from tests.train_utils import cli_overrides, make_data
+from tests.support.train import cli_overrides, make_data
 
 REPO = Path(__file__).resolve().parent.parent
 STAGE = "instance_inpainting"
@@ -38,7 +38,8 @@ def test_unknown_override_is_one_line_error(data, tmp_path):
     proc = subprocess.run(cmd, capture_output=True, text=True, env=_env(), timeout=120)
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
-    assert lines[-1].startswith("error: override 'train.nope=1'") and "Traceback" not in proc.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: --set 'train.nope=1': no key 'train.nope'"), proc.stderr
+    assert not (tmp_path / "r").exists()
 
 
 def test_sigkill_then_resume_continues_from_last_checkpoint(data, tmp_path):

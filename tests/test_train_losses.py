@@ -8,6 +8,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+from siedob.train import vgg
 from siedob.train.losses import VGG_WEIGHTS, VGGLoss, hinge_d_loss, hinge_g_loss, style_cycle_loss
 from siedob.train.stages import boundary_map, sample_patch_boxes
 from siedob.train.vgg import VGG19Features, VGGWeightsError, load_vgg19
@@ -43,8 +44,12 @@ def test_vgg_layout_split_and_weights():
 
 def test_vgg_weights_from_hub_file_and_clear_error(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    # the machine's torchvision (if any) is the last fallback; take it away so the error path always runs
+    monkeypatch.setattr(vgg, "_torchvision_available", lambda: False)
     with pytest.raises(VGGWeightsError, match=r"vgg19-dcbb9e9d\.pth"):
-        load_vgg19(None) if not _torchvision() else pytest.skip("torchvision importable here")
+        load_vgg19(None)
+    with pytest.raises(VGGWeightsError, match="torchvision cannot be imported"):
+        load_vgg19("torchvision")
     ref = VGG19Features()
     state = {**ref.state_dict(), "classifier.0.weight": torch.zeros(2, 2)}
     path = tmp_path / "hub" / "checkpoints" / "vgg19-dcbb9e9d.pth"
@@ -57,14 +62,6 @@ def test_vgg_weights_from_hub_file_and_clear_error(tmp_path, monkeypatch):
         load_vgg19("random")
     with pytest.raises(VGGWeightsError, match="not found"):
         load_vgg19(str(tmp_path / "missing.pth"))
-
-
-def _torchvision() -> bool:
-    try:
-        import torchvision  # noqa: F401
-    except Exception:
-        return False
-    return True
 
 
 def test_boundary_matches_opencv_erode():

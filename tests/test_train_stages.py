@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from siedob.checkpoints import RELEASED, load_file, load_released
-from siedob.edit.chain import load_network
+from siedob.model import load_network
 from siedob.nn import BackgroundGenerator, FusionGenerator, ObjectInpaintingGenerator, ObjectStyleGenerator
 from siedob.train import NonFiniteLossError, train_stage
 from siedob.train.run import build_dataset
-from tests.train_utils import FIXTURES_KEYS, make_data, overrides, tiny_vgg
+from tests.support.train import FIXTURES_KEYS, make_data, overrides, tiny_vgg
 
 STAGES = ["instance_inpainting", "instance_style", "background", "fusion"]
 NETWORKS = {
@@ -88,7 +88,7 @@ def test_fusion_submodels_move_only_spectral_norm_buffers(runs):
         moved = [k for k in orig if not torch.equal(orig[k], frozen[k])]
         assert all(k.endswith(("weight_u", "weight_v")) for k in moved), moved
         if role == "background":
-            assert moved, "train-mode G_B should advance its spectral-norm vectors (SPEC §8)"
+            assert moved, "train-mode G_B should advance its spectral-norm vectors (docs/spec.md §8)"
 
 
 def _weights(path: Path) -> dict:
@@ -132,9 +132,9 @@ def test_refuses_to_overwrite_and_nan_stops_keeping_last_checkpoint(data, vgg, t
 
 def _fixed_items(stage: str, data: Path, n: int = 2):
     """n dataset items drawn once (a fixed tiny training set to overfit)."""
-    from siedob.config import default_config_path, load_config
+    from siedob.config import load_stage_config
 
-    cfg = load_config(default_config_path(stage), overrides(stage))
+    cfg = load_stage_config(stage, overrides=overrides(stage))
     ds, _ = build_dataset(stage, cfg, data)
     torch.manual_seed(5)
     return [ds[i] for i in range(n)]
@@ -172,9 +172,9 @@ def test_each_step_writes_latest_once(data, vgg, tmp_path, monkeypatch):
 
     monkeypatch.setattr(checkpointing, "save_file", recording_save)
     stage = "background"
-    from siedob.config import default_config_path, load_config
+    from siedob.config import load_stage_config
 
-    dataset, _ = build_dataset(stage, load_config(default_config_path(stage), overrides(stage)), data)
+    dataset, _ = build_dataset(stage, load_stage_config(stage, overrides=overrides(stage)), data)
     per_epoch = -(-len(dataset) // 2)  # batch size 2 in the test overrides
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -19,7 +19,7 @@ def _min(value: int) -> dict:
 
 @dataclass
 class Brush:
-    """Free-form brush strokes (SPEC §5): vertex count and stroke width ranges."""
+    """Free-form brush strokes (docs/spec.md §5): vertex count and stroke width ranges."""
 
     min_vertex: int = field(metadata=_min(1))
     max_vertex: int = field(metadata=_min(1))
@@ -32,7 +32,7 @@ class Brush:
 
 @dataclass
 class ObjectModel:
-    """Generator and discriminator widths, initialisation (SPEC §3.6)."""
+    """Generator and discriminator widths, initialisation (docs/spec.md §3.6)."""
 
     ngf: int = field(metadata=_min(1))
     ndf: int = field(metadata=_min(1))
@@ -48,7 +48,7 @@ class SceneModel(ObjectModel):
 
 @dataclass
 class FusionModel(SceneModel):
-    """The fusion stage runs its frozen sub-networks in train mode like the authors (SPEC §8)."""
+    """The fusion stage runs its frozen sub-networks in train mode like the authors (docs/spec.md §8)."""
 
     submodels_train_mode: bool
 
@@ -80,7 +80,7 @@ class InpaintingData(ObjectData):
 
 @dataclass
 class SceneData:
-    """Scene loaders (stages 3 and 4): crops, training masks and the disassembly rules (SPEC §5.3)."""
+    """Scene loaders (stages 3 and 4): crops, training masks and the disassembly rules (docs/spec.md §5.3)."""
 
     root: str
     crop_size: int = field(metadata=_min(16))
@@ -245,7 +245,7 @@ STAGE_SCHEMAS = {
 
 @dataclass(frozen=True)
 class PrepareSettings:
-    """How the prepared 512×256 layout is made (SPEC §5.1): siedob-prepare-cityscapes and siedob-synthetic."""
+    """How the prepared 512×256 layout is made (docs/spec.md §5.1): siedob-prepare-cityscapes and siedob-synthetic."""
 
     raw_size: Tuple[int, int]
     size: Tuple[int, int]

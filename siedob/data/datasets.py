@@ -1,4 +1,4 @@
-"""Datasets of the four stages on the prepared layout (SPEC §5.2, §5.3).
+"""Datasets of the four stages on the prepared layout (docs/spec.md §5.2, §5.3).
 
 :class:`ObjectDataset` serves G_OI (``mode="inpaint"``) and G_OG (``mode="style"``) with 64×64
 object crops; :class:`SceneDataset` serves G_B (``stage="background"``) and F
@@ -117,7 +117,7 @@ class ObjectDataset(Dataset):
             self.masks = (
                 _sorted_files(self.root / "object_datasets" / "object_mask", "*.png") if mode == "inpaint" else []
             )
-        self.cache = self._decode_all() if data_cfg.get("cache_crops", True) else None
+        self.cache = self._decode_all() if data_cfg["cache_crops"] else None
 
     def cache_bytes(self) -> int:
         """Memory the crop cache takes: a uint8 size × size image (3 channels) and mask per crop."""
@@ -125,7 +125,7 @@ class ObjectDataset(Dataset):
 
     def _decode_all(self) -> Optional[List[Tuple[np.ndarray, np.ndarray]]]:
         """Every crop decoded once, per class (images N × s × s × 3, masks N × s × s), or None past the limit."""
-        need, limit_mb = self.cache_bytes(), float(self.cfg.get("cache_limit_mb", 2048))
+        need, limit_mb = self.cache_bytes(), float(self.cfg["cache_limit_mb"])
         if need > limit_mb * 2**20:
             warnings.warn(
                 f"{self.root}: caching {sum(map(len, self.files))} object crops would take {need / 2**20:.0f} MB "

@@ -1,4 +1,4 @@
-"""Scene disassembly into objects and background (SPEC §5.3 steps 1–4), shared by loaders and the edit chain.
+"""Scene disassembly into objects and background (docs/spec.md §5.3 steps 1–4), shared by loaders and the edit chain.
 
 Pure functions on torch tensors (CPU or CUDA). The object order is the authors': step 1 lists all
 inpainting objects then all generation objects, each in ascending instance id; step 3 keeps that
@@ -20,7 +20,7 @@ Box = Tuple[int, int, int, int]
 
 @dataclass(frozen=True)
 class Rules:
-    """Object-selection rules of one loader (SPEC §5.3 step 3); build them with :func:`rules_from_config`."""
+    """Object-selection rules of one loader (docs/spec.md §5.3 step 3); build them with :func:`rules_from_config`."""
 
     classes: Tuple[int, ...] = (CAR, PERSON)
     fill_ratio: Mapping[int, float] = field(default_factory=dict)
@@ -52,7 +52,7 @@ def rules_from_config(data_cfg: Mapping[str, Any], train: bool) -> Rules:
     )
 
 
-#: The edit chain's rules (SPEC §6): the F loader's in test mode. Cars, then persons; any pixel inside the
+#: The edit chain's rules (docs/spec.md §6): the F loader's in test mode. Cars, then persons; any pixel inside the
 #: mask counts; no person aspect test; fill ratios 0.6 (car) and 0.35 (person); box margin 2, no clamp;
 #: 64×64 crops. Constants of the model, not read from a training config.
 EDIT_RULES = Rules(
@@ -230,7 +230,7 @@ def crop_object(
 def disassemble(
     image: torch.Tensor, labels: torch.Tensor, instances: torch.Tensor, mask: torch.Tensor, rules: Rules
 ) -> Disassembly:
-    """Steps 1–4 of SPEC §5.3 on one scene: image 3×H×W in [-1, 1]; labels, instances, mask 1×H×W."""
+    """Steps 1–4 of docs/spec.md §5.3 on one scene: image 3×H×W in [-1, 1]; labels, instances, mask 1×H×W."""
     labels1 = labels if labels.dim() == 3 else labels[None]
     inst1 = instances if instances.dim() == 3 else instances[None]
     mask1 = mask if mask.dim() == 3 else mask[None]

@@ -1,4 +1,4 @@
-"""Mask generators of the training loaders (SPEC §5.2, §5.3): pure functions of an RNG and a size.
+"""Mask generators of the training loaders (docs/spec.md §5.2, §5.3): pure functions of an RNG and a size.
 
 Every mask is float32 H × W with 1 where the image is to be regenerated and 0 where it is kept.
 """

@@ -1,4 +1,4 @@
-"""Build the prepared 512×256 layout (SPEC §5.1) from the official Cityscapes download.
+"""Build the prepared 512×256 layout (docs/spec.md §5.1) from the official Cityscapes download.
 
 ``siedob-prepare-cityscapes --src RAW --dst OUT [--workers N] [--overwrite]`` reads
 ``leftImg8bit/{train,val}`` and ``gtFine/{train,val}`` (val becomes test), writes scenes, test
@@ -91,10 +91,17 @@ def _put(path: Path, img: np.ndarray, overwrite: bool, written: Counter, params:
 
 
 def _object_crops(
-    dst: Path, split: str, name: str, photo: np.ndarray, inst_full: np.ndarray, inst: np.ndarray,
-    settings: Settings, overwrite: bool, written: Counter,
+    dst: Path,
+    split: str,
+    name: str,
+    photo: np.ndarray,
+    inst_full: np.ndarray,
+    inst: np.ndarray,
+    settings: Settings,
+    overwrite: bool,
+    written: Counter,
 ) -> Tuple[Counter, Counter]:
-    """Cut every car and person instance from the full-resolution photo (SPEC §5.1 rules)."""
+    """Cut every car and person instance from the full-resolution photo (docs/spec.md §5.1 rules)."""
     objects, skipped = Counter(), Counter()
     h, w = inst.shape
     scale = photo.shape[1] // w
@@ -142,8 +149,14 @@ def marker_path(dst: PathLike, split: str, name: str) -> Path:
 
 
 def prepare_sample(
-    dst: PathLike, split: str, name: str, photo: np.ndarray, labels: np.ndarray, inst: np.ndarray,
-    settings: Settings, overwrite: bool = False,
+    dst: PathLike,
+    split: str,
+    name: str,
+    photo: np.ndarray,
+    labels: np.ndarray,
+    inst: np.ndarray,
+    settings: Settings,
+    overwrite: bool = False,
 ) -> Stats:
     """Write one full-resolution scene (BGR photo, raw labelIds, instanceIds) into the prepared layout."""
     dst = Path(dst)
@@ -170,8 +183,12 @@ def prepare_sample(
         _put(out / "labels" / f"{pname}.png", lab[win], overwrite, written)
         _put(out / "inst_map" / f"{pname}.png", ins[win], overwrite, written)
     objects, skipped = _object_crops(dst, split, name, photo, inst, ins.astype(np.int32), settings, overwrite, written)
-    stats = {"scenes": {SPLITS[split]: len(parts)}, "written": dict(written), "objects": dict(objects),
-             "skipped": dict(skipped)}
+    stats = {
+        "scenes": {SPLITS[split]: len(parts)},
+        "written": dict(written),
+        "objects": dict(objects),
+        "skipped": dict(skipped),
+    }
     marker = marker_path(dst, split, name)
     atomic_write_bytes(marker, json.dumps(stats).encode())
     return stats
@@ -242,8 +259,9 @@ def find_raw_samples(src: Path, settings: Settings) -> List[RawSample]:
         for photo in sorted((src / "leftImg8bit" / split).glob("*/*_leftImg8bit.png")):
             name = photo.name[: -len("_leftImg8bit.png")]
             gt = src / "gtFine" / split / photo.parent.name
-            sample = RawSample(split, name, photo, gt / f"{name}_gtFine_labelIds.png",
-                               gt / f"{name}_gtFine_instanceIds.png")
+            sample = RawSample(
+                split, name, photo, gt / f"{name}_gtFine_labelIds.png", gt / f"{name}_gtFine_instanceIds.png"
+            )
             missing = [p for p in (sample.labels, sample.instances) if not p.is_file()]
             if missing:
                 problems.append(f"{photo}: no matching " + " and ".join(str(p) for p in missing))
@@ -313,7 +331,9 @@ def run(src: PathLike, dst: PathLike, workers: int, overwrite: bool, settings: S
 def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command-line entry point; returns 0 (errors are raised, see :func:`cli`)."""
     p = Parser(prog=PROG, description=__doc__.splitlines()[0])
-    p.add_argument("--src", required=True, metavar="RAW", help="official Cityscapes root (holds leftImg8bit/ and gtFine/)")
+    p.add_argument(
+        "--src", required=True, metavar="RAW", help="official Cityscapes root (holds leftImg8bit/ and gtFine/)"
+    )
     p.add_argument("--dst", required=True, metavar="OUT", help="output root, e.g. data/cityscapes512x256")
     p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="parallel worker processes")
     add_overwrite(p)

@@ -116,7 +116,8 @@ def pool_banks(banks: Sequence[StyleBank]) -> StyleBank:
         parts = [b.get(cls) for b in banks if b.get(cls) is not None]
         if parts:
             pooled[cls] = ClassBank(
-                torch.cat([p.images for p in parts]), torch.cat([p.masks for p in parts]),
+                torch.cat([p.images for p in parts]),
+                torch.cat([p.masks for p in parts]),
                 [n for p in parts for n in p.names],
             )
     return StyleBank(pooled, banks[0].source if banks else "no style bank")

@@ -23,7 +23,17 @@ from siedob.errors import UsageError, run_cli
 from siedob.labels import CAR, INSTANCE_FACTOR, PERSON, palette
 
 ROAD, SIDEWALK, BUILDING, WALL, FENCE, POLE, LIGHT, SIGN, VEGETATION, TERRAIN, SKY = (
-    7, 8, 11, 12, 13, 17, 19, 20, 21, 22, 23,
+    7,
+    8,
+    11,
+    12,
+    13,
+    17,
+    19,
+    20,
+    21,
+    22,
+    23,
 )
 EGO = 1
 #: Raw tree split names and the synthetic city used in each.
@@ -147,8 +157,12 @@ def _draw_car(maps, rng: np.random.Generator, iid: int, cx: float, bottom: float
     lab = (image, labels, inst)
     x0, x1 = cx - width / 2, cx + width / 2
     _draw(lab, (body, CAR, iid), "rect", (x0, bottom - 0.6 * height), (x1, bottom - 0.12 * height))
-    cab = [(x0 + 0.15 * width, bottom - 0.6 * height), (x0 + 0.3 * width, bottom - height),
-           (x1 - 0.25 * width, bottom - height), (x1 - 0.1 * width, bottom - 0.6 * height)]
+    cab = [
+        (x0 + 0.15 * width, bottom - 0.6 * height),
+        (x0 + 0.3 * width, bottom - height),
+        (x1 - 0.25 * width, bottom - height),
+        (x1 - 0.1 * width, bottom - 0.6 * height),
+    ]
     _draw(lab, (body, CAR, iid), "poly", cab)
     glass = [(x + (cx - x) * 0.15, y + 0.08 * height) for x, y in cab[:2]] + [
         (x - (x - cx) * 0.15, y + 0.08 * height) for x, y in cab[2:]
@@ -228,7 +242,11 @@ def scene_for(seed: int, index: int, h: int, w: int, dense: bool = False) -> Sce
 
 
 def write_raw(
-    out: PathLike, n: int, seed: int = 0, size: Tuple[int, int] = OFFICIAL_SIZE, dense: bool = False,
+    out: PathLike,
+    n: int,
+    seed: int = 0,
+    size: Tuple[int, int] = OFFICIAL_SIZE,
+    dense: bool = False,
     overwrite: bool = False,
 ) -> int:
     """Write n scenes as the official Cityscapes tree (leftImg8bit, gtFine labelIds/instanceIds PNGs).
@@ -241,8 +259,11 @@ def write_raw(
     for i, (split, name) in enumerate(tqdm(scene_names(n), desc="synthetic", unit="scene", disable=n < 4)):
         city = CITIES[split]
         gt = out / "gtFine" / split / city
-        paths = (out / "leftImg8bit" / split / city / f"{name}_leftImg8bit.png",
-                 gt / f"{name}_gtFine_labelIds.png", gt / f"{name}_gtFine_instanceIds.png")
+        paths = (
+            out / "leftImg8bit" / split / city / f"{name}_leftImg8bit.png",
+            gt / f"{name}_gtFine_labelIds.png",
+            gt / f"{name}_gtFine_instanceIds.png",
+        )
         if not overwrite and all(p.is_file() for p in paths):
             continue
         scene = scene_for(seed, i, size[1], size[0], dense)
@@ -256,7 +277,7 @@ def write_raw(
 def write_prepared(
     out: PathLike, n: int, seed: int = 0, dense: bool = False, overwrite: bool = False, settings: Any = None
 ) -> str:
-    """Write n scenes directly in the prepared 512×256 layout (SPEC §5.1); returns the summary text.
+    """Write n scenes directly in the prepared 512×256 layout (docs/spec.md §5.1); returns the summary text.
 
     ``settings`` are the dataset-preparation settings (default: the packaged ``prepare.yaml``); existing
     outputs are kept unless ``overwrite``.
@@ -278,6 +299,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line: ``siedob-synthetic --output DIR [--scenes N] [--seed S] [--raw [--size WxH]] [--dense]``."""
     from siedob.cli import Parser, add_config, add_overwrite, check_output_dir, positive_int, size_arg
     from siedob.data.prepare_cityscapes import load_settings
+    from siedob.profiles import PROFILE_NAMES
 
     p = Parser(prog="siedob-synthetic", description=__doc__.splitlines()[0])
     p.add_argument("--output", required=True, metavar="DIR", help="output folder")
@@ -286,6 +308,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--raw", action="store_true", help="write the official raw tree instead of the prepared layout")
     p.add_argument("--size", type=size_arg, default=None, help="with --raw: photo size WxH (default 2048x1024)")
     p.add_argument("--dense", action="store_true", help="crowded scenes (>= 20 instances each)")
+    p.add_argument("--profile", choices=PROFILE_NAMES, default="cityscapes",
+                   help="street scenes (cityscapes) or rooms (ade20k-room: with --raw, ADEChallengeData2016 and "
+                   "annotations_instance for siedob-prepare-ade20k)")
     add_overwrite(p, "existing outputs (kept otherwise)")
     add_config(p, "the packaged dataset-preparation settings, prepare.yaml; not with --raw")
     args = p.parse_args(argv)
@@ -294,7 +319,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.raw and (args.config is not None or args.overrides):
         raise UsageError("--config and --set apply to the prepared layout, not with --raw")
     out = check_output_dir(Path(args.output))
-    if args.raw:
+    if args.profile == "ade20k-room":
+        from siedob.data.synthetic_ade import write_from_args
+
+        write_from_args(args, out)
+    elif args.raw:
         size = args.size or OFFICIAL_SIZE
         written = write_raw(out, args.scenes, args.seed, size, args.dense, args.overwrite)
         kept = f", {args.scenes - written} kept (pass --overwrite to rewrite them)" if written < args.scenes else ""

@@ -1,4 +1,4 @@
-"""SIEDOB's edit chain (SPEC §6): the :class:`Editor`, its style bank and input validation."""
+"""SIEDOB's edit chain (docs/spec.md §6): the :class:`Editor`, its style bank and input validation."""
 
 from siedob.edit.chain import Editor, EditStages, ObjectResult, load_network, paste_objects, resolve_device
 from siedob.edit.evaluate import eval_generator

@@ -1,4 +1,4 @@
-"""The edit chain's front end (SPEC §6): validate one scene, disassemble it, run the model layer's chain.
+"""The edit chain's front end (docs/spec.md §6): validate one scene, disassemble it, run the model layer's chain.
 
 The composition itself (object plan, batched object networks, paste, G_B, ``masked_G``, F) is
 :class:`siedob.model.Chain`, which fusion training calls too; :class:`Editor` turns one user scene into

@@ -45,19 +45,32 @@ def bundled_example() -> Path:
 
 def build_parser(prog: str = "siedob-edit") -> argparse.ArgumentParser:
     """The command-line interface."""
-    p = Parser(prog=prog, description="Edit images with SIEDOB's chain (SPEC §6).")
-    p.add_argument("--checkpoints", default=DEFAULT_CHECKPOINTS, metavar="DIR",
-                   help=f"folder with the four released .pth files (default: {DEFAULT_CHECKPOINTS})")
-    p.add_argument("--input", default=None, metavar="DIR",
-                   help="folder of scenes in the authors' layout (default: the bundled example)")
-    p.add_argument("--output", default=None, metavar="DIR", help=f"folder for <name>.png results (default: {DEFAULT_OUTPUT})")
+    p = Parser(prog=prog, description="Edit images with SIEDOB's chain (docs/spec.md §6).")
+    p.add_argument(
+        "--checkpoints",
+        default=DEFAULT_CHECKPOINTS,
+        metavar="DIR",
+        help=f"folder with the four released .pth files (default: {DEFAULT_CHECKPOINTS})",
+    )
+    p.add_argument(
+        "--input",
+        default=None,
+        metavar="DIR",
+        help="folder of scenes in the authors' layout (default: the bundled example)",
+    )
+    p.add_argument(
+        "--output", default=None, metavar="DIR", help=f"folder for <name>.png results (default: {DEFAULT_OUTPUT})"
+    )
     add_device(p)
     p.add_argument("--seed", type=int, default=0, help="seed of the style-bank draws")
     p.add_argument("--save-stages", action="store_true", help="also write <name>_stages.png panels")
     add_overwrite(p, "result files that already exist")
     p.add_argument("--style", nargs="+", default=(), metavar="NAME", help="pin style reference file names")
-    p.add_argument("--style-dir", metavar="DIR",
-                   help="style references ({car,person}/{images,inst_mask}; default: <input>/object_style)")
+    p.add_argument(
+        "--style-dir",
+        metavar="DIR",
+        help="style references ({car,person}/{images,inst_mask}; default: <input>/object_style)",
+    )
     one = p.add_argument_group("single edit (not with --input or --output)")
     one.add_argument("--image", help="photo to edit")
     one.add_argument("--labels", help="edited label map (labelIds PNG)")

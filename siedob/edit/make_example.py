@@ -72,8 +72,7 @@ def make_edit(seed: int) -> Optional[Example]:
     labels, inst = orig.labels.copy(), orig.instances.copy()
     mask = np.zeros((SIZE, SIZE), np.uint8)
     persons = [
-        p for p in _instances(inst, PERSON)
-        if _whole(inst, p) and (inst == p).sum() > 300 and _fill(inst == p) > 0.45
+        p for p in _instances(inst, PERSON) if _whole(inst, p) and (inst == p).sum() > 300 and _fill(inst == p) > 0.45
     ]
     dinst = donor.instances
     cars = [c for c in _instances(dinst, CAR) if _whole(dinst, c) and _fill(dinst == c) > 0.62]
@@ -86,7 +85,7 @@ def make_edit(seed: int) -> Optional[Example]:
     person = max(persons, key=lambda p: (inst == p).sum())
     r0, r1, c0, c1 = _box(inst == person)
     cut = np.zeros_like(mask)
-    cut[(r0 + r1) // 2: r1 + 3, c0 - 3: c1 + 4] = 1
+    cut[(r0 + r1) // 2 : r1 + 3, c0 - 3 : c1 + 4] = 1
     labels[car_mask] = CAR
     inst[car_mask] = NEW_CAR_ID
     mask |= cv2.dilate(car_mask.astype(np.uint8), np.ones((9, 9), np.uint8))
@@ -94,7 +93,7 @@ def make_edit(seed: int) -> Optional[Example]:
         return None
     mask |= cut
     patch = np.zeros_like(mask)
-    patch[SIZE - 56: SIZE - 8, 8:88] = 1
+    patch[SIZE - 56 : SIZE - 8, 8:88] = 1
     road = (patch == 1) & (labels == ROAD)
     if road.sum() < 1000 or (patch & mask).any():
         return None

@@ -1,4 +1,4 @@
-"""The edit chain's style bank: reference objects per class that G_OG copies the style of (SPEC §6).
+"""The edit chain's style bank: reference objects per class that G_OG copies the style of (docs/spec.md §6).
 
 Each class gets 4 slots filled by seeded random draws from its folder (the authors draw 4 per class
 with ``random.choice``; with one file the bank is deterministic). The bank type and the reading of

@@ -64,8 +64,12 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=Path("results/eval"), help="report (and generated images) folder")
     run.add_argument("--cache-dir", type=Path, default=DEFAULT_CACHE, help="Inception feature cache")
     run.add_argument("--no-cache", action="store_true")
-    run.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
-                     help="auto = CUDA when available (default), else CPU")
+    run.add_argument(
+        "--device",
+        default="auto",
+        choices=("auto", "cpu", "cuda"),
+        help="auto = CUDA when available (default), else CPU",
+    )
     run.add_argument("--batch-size", type=int, default=32)
     run.add_argument("--no-progress", action="store_true")
     return p

@@ -128,7 +128,7 @@ class FeatureCache:
 class FIDEvaluator:
     """FID of tensors or image files with one Inception backend; periodic FID for trainers.
 
-    Tensors follow SPEC §1 (BGR, [-1, 1]); ``color_order`` says what the Inception sees: ``bgr``
+    Tensors follow docs/spec.md §1 (BGR, [-1, 1]); ``color_order`` says what the Inception sees: ``bgr``
     (the authors' setting, default) feeds them unchanged, ``rgb`` swaps channels first. Tensors are
     clipped and truncated to uint8 levels exactly as the image writer does (``quantize``), so their FID
     equals that of the PNGs the writer would produce.

@@ -41,7 +41,7 @@ Generator = Callable[[GenerationJob], None]
 
 
 def scene_split(data_root: PathLike) -> Dict[str, List[Path]]:
-    """Test images, labels and predefined masks (SPEC §5.1), paired in sorted order with equal counts."""
+    """Test images, labels and predefined masks (docs/spec.md §5.1), paired in sorted order with equal counts."""
     root = Path(data_root)
     images = list_images(root / "test" / "images")
     labels = list_images(root / "test" / "labels")

@@ -1,4 +1,4 @@
-"""Minimal image listing and reading for evaluation (BGR, float in [-1, 1], SPEC §1)."""
+"""Minimal image listing and reading for evaluation (BGR, float in [-1, 1], docs/spec.md §1)."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def read_label(path: PathLike) -> np.ndarray:
 
 
 def quantize(x: torch.Tensor) -> torch.Tensor:
-    """What the SPEC §1 writer would store for ``x`` (float32 clip, truncate), read back to [-1, 1].
+    """What the docs/spec.md §1 writer would store for ``x`` (float32 clip, truncate), read back to [-1, 1].
 
     Like the writer, this is not idempotent on read-back images: float32 rounding moves 63 of the
     256 levels down by one, so image files are never passed through it.

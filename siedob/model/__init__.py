@@ -1,7 +1,7 @@
-"""SIEDOB's model layer: the SPEC §6 composition for a batch of scenes, shared by editing and fusion training."""
+"""The model layer: the docs/spec.md §6 composition for a batch of scenes, shared by editing and fusion training."""
 
 from siedob.model.chain import Chain, ChainOutput, EditStages, ObjectResult, SceneBatch
-from siedob.model.networks import fold_spectral_norm, load_network, power_iterations
+from siedob.model.networks import fold_spectral_norm, load_network, power_iterations, spectral_norm_hooks
 from siedob.model.paste import PASTE_CLASSES, paste_objects
 from siedob.model.plan import MissingStyleError, ObjectPlan, plan_objects
 
@@ -19,4 +19,5 @@ __all__ = [
     "paste_objects",
     "plan_objects",
     "power_iterations",
+    "spectral_norm_hooks",
 ]

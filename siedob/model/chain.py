@@ -1,4 +1,4 @@
-"""SIEDOB's composition (SPEC §6) for a batch of scenes: object plan, object networks, paste, G_B, masked_G, F.
+"""SIEDOB's composition (docs/spec.md §6) for a batch of scenes: object plan, object networks, paste, G_B, masked_G, F.
 
 One module for the edit chain (:class:`siedob.edit.Editor`, a validated front end with one scene) and
 for fusion training (the frozen chain that feeds F). The plan runs on the host (it needs box
@@ -84,13 +84,22 @@ class ChainOutput:
         """The stages of scene ``i``, with its generated objects."""
         objects = [
             ObjectResult(o.id, o.cls, o.box, g, s, self.object_outputs[k])
-            for k, (o, sc, g, s) in enumerate(zip(self.plan.objects, self.plan.scenes, self.plan.generation,
-                                                  self.plan.slots))
+            for k, (o, sc, g, s) in enumerate(
+                zip(self.plan.objects, self.plan.scenes, self.plan.generation, self.plan.slots)
+            )
             if sc == i
         ]
         fake = self.fake_F[i] if self.fake_F is not None else None
-        return EditStages(self.result[i], self.fg_output[i], self.bg_output[i], self.masked_G[i], fake,
-                          self.fg_mask[i], self.mask[i], objects)
+        return EditStages(
+            self.result[i],
+            self.fg_output[i],
+            self.bg_output[i],
+            self.masked_G[i],
+            fake,
+            self.fg_mask[i],
+            self.mask[i],
+            objects,
+        )
 
 
 def _codes(classes: List[int]) -> torch.Tensor:
@@ -99,7 +108,7 @@ def _codes(classes: List[int]) -> torch.Tensor:
 
 
 class Chain(nn.Module):
-    """G_OI, G_OG, G_B and (optionally) F composed as in SPEC §6; call it on a :class:`SceneBatch`.
+    """G_OI, G_OG, G_B and (optionally) F composed as in docs/spec.md §6; call it on a :class:`SceneBatch`.
 
     The networks keep the mode their owner sets: the editor runs them in eval mode; fusion training
     runs the frozen ones in train mode, as the authors do, so their spectral-norm vectors advance
@@ -129,7 +138,7 @@ class Chain(nn.Module):
 
         G_OI in train mode makes one spectral-norm power iteration per inpainted object, as the authors'
         one call per object does; its outputs all use the final u/v (theirs: object k the k-th), a
-        difference within the power iteration's convergence (documented in docs/training-deviations.md).
+        difference within the power iteration's convergence (docs/model-layer.md).
         """
         inst = plan.crops["inst_crop"]
         classes = [o.cls for o in plan.objects]

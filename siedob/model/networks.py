@@ -1,4 +1,4 @@
-"""Loading the chain's networks, and their spectral-norm power iterations (SPEC §8)."""
+"""Loading the chain's networks, and their spectral-norm power iterations (docs/spec.md §8)."""
 
 from __future__ import annotations
 

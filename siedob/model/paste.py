@@ -1,4 +1,4 @@
-"""Paste-back of generated objects onto per-scene, per-class canvases (SPEC §6 step 3), for a batch of scenes."""
+"""Paste-back of generated objects onto per-scene, per-class canvases (docs/spec.md §6 step 3), for a scene batch."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Host-side object plan of a batch of scenes (SPEC §6 step 2): which objects, which branch, which style."""
+"""Host-side object plan of a batch of scenes (docs/spec.md §6 step 2): which objects, which branch, which style."""
 
 from __future__ import annotations
 
@@ -73,7 +73,7 @@ def plan_objects(
             if ref is None:
                 name = CLASS_NAMES[obj.cls]
                 raise MissingStyleError(
-                    f"{bank.source}: no {name} style references, but the edit draws a new {name} "
+                    f"{bank.source}: no {name} style references, but the scene draws a new {name} "
                     f"(instance {obj.id}); add {name}/images and {name}/inst_mask files"
                 )
             slot = position % len(ref)

@@ -1,4 +1,4 @@
-"""Convolutional building blocks shared by every SIEDOB network (SPEC §2).
+"""Convolutional building blocks shared by every SIEDOB network (docs/spec.md §2).
 
 Attribute names are the authors' (they are state-dict key names); quirks that change the numbers
 are kept and marked.

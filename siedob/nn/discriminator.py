@@ -10,7 +10,7 @@ from siedob.nn.blocks import ConvBlock
 
 
 def discriminator_in_channels(name: str, lab_dim: int = LAB_DIM) -> int:
-    """Input channels of each stage's discriminator (SPEC §3.5), by the authors' attribute name."""
+    """Input channels of each stage's discriminator (docs/spec.md §3.5), by the authors' attribute name."""
     channels = {
         "netD_inp": 3 + 1 + 3,  # image, mask, class map
         "netD_style": 3 + 3,  # image, class map

@@ -1,4 +1,4 @@
-"""The four SIEDOB generators (SPEC §3.1–§3.4), with the authors' layer names.
+"""The four SIEDOB generators (docs/spec.md §3.1–§3.4), with the authors' layer names.
 
 ``ngf`` scales every width, so tests and the quickstart can build narrow copies; the authors'
 widths are the defaults.

@@ -1,4 +1,4 @@
-"""Weight initialisation of SIEDOB networks (SPEC §3.6)."""
+"""Weight initialisation of SIEDOB networks (docs/spec.md §3.6)."""
 
 from __future__ import annotations
 

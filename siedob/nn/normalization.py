@@ -11,7 +11,7 @@ class SPADE(nn.Module):
     """Parameter-free instance norm modulated by gamma/beta predicted from a condition map.
 
     A condition with spatial size 1×1 (a style code B×C×1×1) is *expanded* to x's size, not
-    interpolated; any other condition is resized with nearest (SPEC §2). Because the convolutions
+    interpolated; any other condition is resized with nearest (docs/spec.md §2). Because the convolutions
     zero-pad, an expanded code still gives different gamma/beta at the borders [quirk — keep].
     """
 

@@ -45,7 +45,7 @@ class StyleLayer(nn.Module):
 
 
 class StylePropagate(nn.Module):
-    """Propagates each background class's context style into the masked region (SPEC §3.3)."""
+    """Propagates each background class's context style into the masked region (docs/spec.md §3.3)."""
 
     def __init__(self, dim: int, lab_nc: int = 34, style_nc: int = 64) -> None:
         super().__init__()

@@ -1,4 +1,4 @@
-"""Training of the four SIEDOB stages (SPEC §4): losses, the base trainer, stage trainers, checkpoints, CLI.
+"""Training of the four SIEDOB stages (docs/spec.md §4): losses, the base trainer, stage trainers, checkpoints, CLI.
 
 Quick use: ``from siedob.train import train_stage`` then
 ``train_stage("instance_inpainting", "runs/oi", data_root=..., max_steps=50, overrides=["model.ngf=8"])``.
@@ -7,7 +7,6 @@ Quick use: ``from siedob.train import train_stage`` then
 from siedob.train.losses import VGGLoss, hinge_d_loss, hinge_g_loss, style_cycle_loss
 from siedob.train.run import TrainResult, build_dataset, build_trainer, train_stage
 from siedob.train.stages import (
-    STAGE_TRAINERS,
     BackgroundTrainer,
     FusionTrainer,
     ObjectInpaintingTrainer,
@@ -22,7 +21,6 @@ __all__ = [
     "NonFiniteLossError",
     "ObjectInpaintingTrainer",
     "ObjectStyleTrainer",
-    "STAGE_TRAINERS",
     "TrainResult",
     "Trainer",
     "VGG19Features",

@@ -1,4 +1,4 @@
-"""Training losses (SPEC §4): hinge GAN, VGG19 perceptual loss and the G_OG style-cycle loss."""
+"""Training losses (docs/spec.md §4): hinge GAN, VGG19 perceptual loss and the G_OG style-cycle loss."""
 
 from __future__ import annotations
 

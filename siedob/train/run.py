@@ -143,8 +143,14 @@ class PeriodicFID:
 
 #: Keys a resumed run may change without ``allow_config_change``: where it runs, how long, where the data lies,
 #: how often it prints (none of them changes the numbers a step computes).
-RESUME_MAY_CHANGE = ("run.device", "run.max_steps", "data.root", "train.num_workers", "log.print_every",
-                     "log.sample_every")
+RESUME_MAY_CHANGE = (
+    "run.device",
+    "run.max_steps",
+    "data.root",
+    "train.num_workers",
+    "log.print_every",
+    "log.sample_every",
+)
 
 
 def resolve_run_config(
@@ -200,8 +206,10 @@ def resolve_run_config(
         diffs = config_differences(saved, cfg, RESUME_MAY_CHANGE)
         if diffs:
             more = f" (and {len(diffs) - 1} more)" if len(diffs) > 1 else ""
-            raise ConfigError(f"{run_dir}: cannot resume with a different config: {diffs[0]}{more}; "
-                              "pass --allow-config-change to accept it")
+            raise ConfigError(
+                f"{run_dir}: cannot resume with a different config: {diffs[0]}{more}; "
+                "pass --allow-config-change to accept it"
+            )
     return cfg
 
 
@@ -243,12 +251,25 @@ def train_stage(
     """
     run_dir = Path(output)
     cfg = resolve_run_config(
-        stage, run_dir, config, overrides, resume, allow_config_change, data_root, seed, device=device, amp=amp,
-        channels_last=channels_last, vgg_weights=vgg_weights, submodels=submodels, max_steps=max_steps,
+        stage,
+        run_dir,
+        config,
+        overrides,
+        resume,
+        allow_config_change,
+        data_root,
+        seed,
+        device=device,
+        amp=amp,
+        channels_last=channels_last,
+        vgg_weights=vgg_weights,
+        submodels=submodels,
+        max_steps=max_steps,
     )
     if not resume and CheckpointManager(run_dir).has_checkpoints():
-        raise SiedobError(f"{run_dir}: run folder already holds checkpoints; pass --resume to continue it "
-                          "or choose another --output")
+        raise SiedobError(
+            f"{run_dir}: run folder already holds checkpoints; pass --resume to continue it or choose another --output"
+        )
     ctx = init_distributed(cfg["run"]["device"])
     try:
         return _train(stage, run_dir, ctx, cfg, resume, vgg, dataset, progress)
@@ -257,14 +278,22 @@ def train_stage(
 
 
 def _train(
-    stage: str, run_dir: Path, ctx: DistContext, cfg: Dict[str, Any], resume: bool, vgg: Optional[VGG19Features],
-    dataset: Optional[Dataset], progress: bool,
+    stage: str,
+    run_dir: Path,
+    ctx: DistContext,
+    cfg: Dict[str, Any],
+    resume: bool,
+    vgg: Optional[VGG19Features],
+    dataset: Optional[Dataset],
+    progress: bool,
 ) -> TrainResult:
     tcfg, lcfg, rcfg = cfg["train"], cfg["log"], cfg["run"]
     seed = int(tcfg["seed"])
     if stage == "fusion" and rcfg["submodels"] is None:
-        raise SiedobError("fusion: no sub-network folder; pass --checkpoints DIR with object_inpainting.pth, "
-                          "object_style.pth and bg.pth")
+        raise SiedobError(
+            "fusion: no sub-network folder; pass --checkpoints DIR with object_inpainting.pth, "
+            "object_style.pth and bg.pth"
+        )
     seed_everything(seed)
     if dataset is None:
         dataset, collate = build_dataset(stage, cfg, cfg["data"]["root"])
@@ -272,8 +301,17 @@ def _train(
         collate = _collate_for(stage)
     if len(dataset) == 0:
         raise SiedobError(f"{stage}: the training set is empty (data root {cfg['data']['root']})")
-    trainer = build_trainer(stage, cfg, ctx, rcfg["amp"], rcfg["channels_last"], vgg, rcfg["vgg_weights"],
-                            rcfg["submodels"], cfg["data"]["root"])
+    trainer = build_trainer(
+        stage,
+        cfg,
+        ctx,
+        rcfg["amp"],
+        rcfg["channels_last"],
+        vgg,
+        rcfg["vgg_weights"],
+        rcfg["submodels"],
+        cfg["data"]["root"],
+    )
     ckpt = CheckpointManager(run_dir, ctx, int(lcfg["keep_last"]), seed)
     if ctx.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -292,8 +330,15 @@ def _train(
     snap_every = int(lcfg["save_every_epochs"])
     fid_every = int(lcfg["fid_every_epochs"])
     fid = PeriodicFID(stage, cfg, cfg["data"]["root"], ctx.device) if fid_every > 0 and ctx.is_main else None
-    logger = TrainLogger(run_dir, total, trainer.step, int(lcfg["print_every"]), int(lcfg["sample_every"]),
-                         enabled=ctx.is_main, progress=progress)
+    logger = TrainLogger(
+        run_dir,
+        total,
+        trainer.step,
+        int(lcfg["print_every"]),
+        int(lcfg["sample_every"]),
+        enabled=ctx.is_main,
+        progress=progress,
+    )
     sampler = ResumableSampler(dataset, ctx, seed)
     workers = int(tcfg["num_workers"])
     last: Dict[str, float] = {}
@@ -304,8 +349,16 @@ def _train(
             sampler.set_epoch(trainer.epoch)
             sampler.set_start(trainer.batch_in_epoch * bs)
             gen = torch.Generator().manual_seed(seed * 1_000_003 + trainer.epoch * 7919 + trainer.batch_in_epoch)
-            loader = DataLoader(dataset, batch_size=bs, sampler=sampler, num_workers=workers, collate_fn=collate,
-                                generator=gen, pin_memory=ctx.device.type == "cuda", drop_last=False)
+            loader = DataLoader(
+                dataset,
+                batch_size=bs,
+                sampler=sampler,
+                num_workers=workers,
+                collate_fn=collate,
+                generator=gen,
+                pin_memory=ctx.device.type == "cuda",
+                drop_last=False,
+            )
             finished_epoch = True
             for batch in loader:
                 try:
@@ -345,8 +398,9 @@ def _train(
         logger.event("done", step=trainer.step, epoch=trainer.epoch, path=str(path))
     finally:
         logger.close()
-    return TrainResult(run_dir, trainer.step, trainer.epoch, path, released_export_path(run_dir, trainer.role),
-                       last, history)
+    return TrainResult(
+        run_dir, trainer.step, trainer.epoch, path, released_export_path(run_dir, trainer.role), last, history
+    )
 
 
 def _collate_for(stage: str) -> Callable:
@@ -356,4 +410,3 @@ def _collate_for(stage: str) -> Callable:
 
         return collate_scenes
     return default_collate
-

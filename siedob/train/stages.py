@@ -1,4 +1,4 @@
-"""The four stage trainers (SPEC §4): G_OI, G_OG, G_B with boundary patches, and F on the frozen chain.
+"""The four stage trainers (docs/spec.md §4): G_OI, G_OG, G_B with boundary patches, and F on the frozen chain.
 
 Batches are those of :mod:`siedob.data.datasets` (``ObjectDataset`` / ``SceneDataset``).
 """
@@ -6,7 +6,7 @@ Batches are those of :mod:`siedob.data.datasets` (``ObjectDataset`` / ``SceneDat
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Tuple, Type, Union
+from typing import Any, Dict, List, Mapping, Optional, Tuple, Union
 
 import torch
 import torch.nn.functional as F
@@ -16,7 +16,7 @@ from siedob.checkpoints import RELEASED, CheckpointError, load_state_into
 from siedob.data.style_bank import StyleBank, draw_style_bank, style_files
 from siedob.errors import SiedobError
 from siedob.maps import one_hot_labels
-from siedob.model import Chain, SceneBatch, load_network
+from siedob.model import Chain, ChainOutput, SceneBatch, load_network
 from siedob.nn import BackgroundGenerator, FusionGenerator, ObjectInpaintingWrapper, ObjectStyleWrapper
 from siedob.train.losses import hinge_d_loss, hinge_g_loss, style_cycle_loss
 from siedob.train.trainer import Tensors, Trainer
@@ -123,7 +123,7 @@ class ObjectStyleTrainer(Trainer):
         gan = float(t["lambda_gan"]) * hinge_g_loss(self.D_frozen("netD_style", out["fake_in"]))
         feats = [torch.cat([f, f]) for f in self.vgg_target(b["obj"])]
         vgg = float(t["lambda_vgg"]) * self.vgg_loss(out["x"], y_feats=feats)
-        cyc = float(t.get("lambda_cycle", 1.0)) * style_cycle_loss(out["code"], out["cycle"])
+        cyc = float(t["lambda_cycle"]) * style_cycle_loss(out["code"], out["cycle"])
         return l1 + gan + vgg + cyc, {"G_l1": l1, "G_gan": gan, "G_vgg": vgg, "G_cycle": cyc}
 
     def panel(self, b: Tensors, out: Tensors) -> Tensors:
@@ -188,14 +188,14 @@ class BackgroundTrainer(Trainer):
     d_names = ("netD_BG", "netD_patch")
 
     def build_generator(self) -> nn.Module:
-        return BackgroundGenerator(int(self.mcfg["ngf"]), int(self.mcfg.get("lab_dim", 34)))
+        return BackgroundGenerator(int(self.mcfg["ngf"]), int(self.mcfg["lab_dim"]))
 
     def released_module(self) -> nn.Module:
         return self.generator
 
     def prepare(self, batch: Mapping[str, Any]) -> Tensors:
         b = self.to_device(batch)
-        lab_dim = int(self.mcfg.get("lab_dim", 34))
+        lab_dim = int(self.mcfg["lab_dim"])
         bg = b["bg_mask"]
         b["segmap"] = self._fmt(one_hot_labels(b["labels"], lab_dim))
         b["mask_b"] = b["mask"] * bg
@@ -237,7 +237,7 @@ class BackgroundTrainer(Trainer):
 
 
 class FusionTrainer(Trainer):
-    """F on the frozen chain (SPEC §4, §6 steps 2–5): GAN(D_F on masked_F) + 10·VGG(fake_F, gt).
+    """F on the frozen chain (docs/spec.md §4, §6 steps 2–5): GAN(D_F on masked_F) + 10·VGG(fake_F, gt).
 
     G_OI, G_OG and G_B come from released-format files in ``submodels``; gradients are off, and with
     ``model.submodels_train_mode`` they run in train mode so their spectral-norm vectors move (§8).
@@ -261,7 +261,7 @@ class FusionTrainer(Trainer):
                 "fusion training needs --submodels DIR holding object_inpainting.pth, object_style.pth and bg.pth"
             )
         directory = Path(submodels)
-        self.submodels_train_mode = bool(self.mcfg.get("submodels_train_mode", True))
+        self.submodels_train_mode = bool(self.mcfg["submodels_train_mode"])
         nets = {}
         for role in ("object_inpainting", "object_style", "background"):
             path = directory / RELEASED[role].filename
@@ -275,7 +275,7 @@ class FusionTrainer(Trainer):
                            device=self.device).requires_grad_(False)
         self.frozen = {"object_inpainting": self.chain.inpainting, "object_style": self.chain.style,
                        "background": self.chain.background}
-        self.slots = int(cfg["data"].get("styles_per_class", 4))
+        self.slots = int(cfg["data"]["styles_per_class"])
         self.style_files = style_files(data_root) if data_root is not None else {}
         #: A fixed style bank for every scene instead of draws from the object datasets (benchmarks, tests).
         self.style_bank: Optional[StyleBank] = None
@@ -289,13 +289,17 @@ class FusionTrainer(Trainer):
         """One bank of ``slots`` references per class for each of ``n`` scenes, drawn in scene order."""
         return [self.style_bank or draw_style_bank(self.style_files, self.slots) for _ in range(n)]
 
-    def compose(self, batch: Mapping[str, Any]) -> torch.Tensor:
-        """``masked_G`` of every scene from the frozen chain (objects, paste, G_B), one chain call per batch."""
+    def compose(self, batch: Mapping[str, Any]) -> ChainOutput:
+        """The frozen chain on the whole batch (objects, paste, G_B, ``masked_G``; not F).
+
+        The scenes' style references are the batch's ``style_banks`` (one per scene) when the loader
+        supplies them (the authors' loader does; pinned references replay a recorded step), else drawn here.
+        """
         self.chain.train(self.submodels_train_mode and not self.evaluating)
+        n = batch["image"].shape[0]
+        banks = batch["style_banks"] if "style_banks" in batch else self.style_banks(n)
         with torch.no_grad():
-            out = self.chain(self.scene_batch(batch), self.style_banks(batch["image"].shape[0]),
-                             pooled_styles=True, fuse=False)
-        return out.masked_G
+            return self.chain(self.scene_batch(batch), banks, pooled_styles=True, fuse=False)
 
     def build_generator(self) -> nn.Module:
         return FusionGenerator(int(self.mcfg["ngf"]))
@@ -304,10 +308,10 @@ class FusionTrainer(Trainer):
         return self.generator
 
     def prepare(self, batch: Mapping[str, Any]) -> Tensors:
-        masked_g = self.compose(batch)
-        b = self.to_device({k: v for k, v in batch.items() if k != "objects"})
+        masked_g = self.compose(batch).masked_G
+        b = self.to_device({k: v for k, v in batch.items() if k not in ("objects", "style_banks")})
         b["masked_G"] = self._fmt(masked_g)
-        b["segmap"] = self._fmt(one_hot_labels(b["labels"], int(self.mcfg.get("lab_dim", 34))))
+        b["segmap"] = self._fmt(one_hot_labels(b["labels"], int(self.mcfg["lab_dim"])))
         return b
 
     def forward_g(self, b: Tensors) -> Tensors:
@@ -340,11 +344,3 @@ class FusionTrainer(Trainer):
         super().load_state_dict(state, where)
         for role, sd in state["resume"].get("frozen", {}).items():
             load_state_into(self.frozen[role], sd, f"{where} ['resume']['frozen']['{role}']")
-
-
-STAGE_TRAINERS: Dict[str, Type[Trainer]] = {
-    "instance_inpainting": ObjectInpaintingTrainer,
-    "instance_style": ObjectStyleTrainer,
-    "background": BackgroundTrainer,
-    "fusion": FusionTrainer,
-}

@@ -1,4 +1,4 @@
-"""The one base trainer every stage derives from (SPEC §4 optimisation and step order).
+"""The one base trainer every stage derives from (docs/spec.md §4 optimisation and step order).
 
 Each iteration: one generator forward; each discriminator's step on detached outputs (in the order
 of ``d_names``); then the generator step with the discriminators frozen. Adam(2e-4, (0.5, 0.999))
@@ -84,16 +84,17 @@ class Trainer:
         self.channels_last = channels_last
         self.evaluating = False
         self.nets: Dict[str, nn.Module] = {self.g_name: self.build_generator()}
-        ndf, lab_dim = int(self.mcfg.get("ndf", 64)), int(self.mcfg.get("lab_dim", 34))
+        # Only the scene stages' configs have lab_dim; the object discriminators do not take the label map.
+        scene = {"lab_dim": int(self.mcfg["lab_dim"])} if "lab_dim" in self.mcfg else {}
         for name in self.d_names:
-            self.nets[name] = build_discriminator(name, ndf, lab_dim)
+            self.nets[name] = build_discriminator(name, int(self.mcfg["ndf"]), **scene)
         for net in self.nets.values():
-            init_weights(net, str(self.mcfg.get("init", "default")))
+            init_weights(net, str(self.mcfg["init"]))
             net.to(self.device)
             if channels_last:
                 net.to(memory_format=torch.channels_last)
         if vgg is None:
-            vgg = load_vgg19(vgg_weights, int(self.tcfg.get("vgg_width_divisor", 1)))
+            vgg = load_vgg19(vgg_weights, int(self.tcfg["vgg_width_divisor"]))
         self.vgg_loss = VGGLoss(vgg).to(self.device)
         if channels_last:
             self.vgg_loss.to(memory_format=torch.channels_last)
@@ -102,9 +103,9 @@ class Trainer:
             optimizer_name(n): torch.optim.Adam(net.parameters(), lr=lr, betas=betas) for n, net in self.nets.items()
         }
         self.schedulers: Dict[str, torch.optim.lr_scheduler.LambdaLR] = {}
-        if self.tcfg.get("lr_decay", False):
+        if self.tcfg["lr_decay"]:
             epochs = int(self.tcfg["epochs"])
-            start = int(self.tcfg.get("lr_decay_start", epochs // 2))
+            start = int(self.tcfg["lr_decay_start"])
             self.schedulers = {
                 k: torch.optim.lr_scheduler.LambdaLR(opt, _linear_decay(epochs, start))
                 for k, opt in self.optimizers.items()

@@ -1,4 +1,4 @@
-"""The frozen VGG19 ``features`` stack of the perceptual loss (SPEC §4), built without torchvision.
+"""The frozen VGG19 ``features`` stack of the perceptual loss (docs/spec.md §4), built without torchvision.
 
 The layer layout matches torchvision's ``vgg19().features`` so its ImageNet state dict
 (``features.N.weight`` / ``features.N.bias``, file ``vgg19-dcbb9e9d.pth``) loads directly. Weights

@@ -21,7 +21,7 @@ def toy_scene(h: int = 128, w: int = 128, seed: int = 0) -> Dict[str, np.ndarray
     """Sky over road, a fully masked car, a partly masked car and a partly masked person (raw label ids)."""
     rng = np.random.default_rng(seed)
     labels = np.full((h, w), 23, np.uint8)
-    labels[h // 2:] = 7
+    labels[h // 2 :] = 7
     labels[:4, :4] = 0
     inst = labels.astype(np.int32)
     objects = {
@@ -33,8 +33,8 @@ def toy_scene(h: int = 128, w: int = 128, seed: int = 0) -> Dict[str, np.ndarray
     for iid, (cls, rows, cols) in objects.items():
         labels[rows, cols] = cls
         inst[rows, cols] = iid
-    mask[h // 2 - 13: h // 2 + 17, 7:53] = 1
-    mask[h // 2 + 30: h // 2 + 44, 56:104] = 1
+    mask[h // 2 - 13 : h // 2 + 17, 7:53] = 1
+    mask[h // 2 + 30 : h // 2 + 44, 56:104] = 1
     mask[45:74, 67:89] = 1
     image = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
     return {"image": image, "labels": labels, "instances": inst, "mask": mask}
@@ -47,7 +47,7 @@ def write_style_dir(root: Path, car_size: Tuple[int, int] = (64, 64), seed: int 
         for i in (1, 2):
             img = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
             m = np.zeros((h, w), np.uint8)
-            m[h // 8: h - h // 8, w // 8: w - w // 8] = 255
+            m[h // 8 : h - h // 8, w // 8 : w - w // 8] = 255
             (root / name / "images").mkdir(parents=True, exist_ok=True)
             (root / name / "inst_mask").mkdir(parents=True, exist_ok=True)
             cv2.imwrite(str(root / name / "images" / f"{name}_{i}.png"), img)

@@ -8,12 +8,16 @@ from typing import List
 import torch
 
 from siedob.train.vgg import VGG19Features
+from tests.support.paths import FIXTURES
 
 #: Reduced widths and no background work for every stage.
 COMMON = ["model.ngf=4", "model.ndf=4", "train.num_workers=0", "log.fid_every_epochs=0", "train.batch_size=2"]
 #: Scene stages at 64 × 64 crops (sides must be multiples of 16).
-SCENE = ["data.crop_size=64", "data.box_size=32",
-         "data.brush={min_vertex: 4, max_vertex: 8, min_width: 12, max_width: 35}"]
+SCENE = [
+    "data.crop_size=64",
+    "data.box_size=32",
+    "data.brush={min_vertex: 4, max_vertex: 8, min_width: 12, max_width: 35}",
+]
 PATCHES = ["train.patch_size=[16,32]", "train.patch_resize=32"]
 
 
@@ -50,4 +54,4 @@ def make_data(root: Path, scenes: int = 3) -> Path:
 
 
 #: Reference key lists of the authors' checkpoints.
-FIXTURES_KEYS = Path(__file__).parent / "fixtures" / "state_dict_keys.json"
+FIXTURES_KEYS = FIXTURES / "state_dict_keys.json"
