@@ -114,6 +114,16 @@ def test_official_key_layout(folder: Path, drn: DRNSeg) -> None:
     assert not any(k.startswith("fc.") for k in ours)
 
 
+def entry(ref: Dict[str, torch.Tensor], prefix: str, name: str) -> torch.Tensor:
+    """``<prefix><name>``, else the same name one group up, …, else at the top level."""
+    parts = prefix.strip("/").split("/") if prefix else []
+    for depth in range(len(parts), -1, -1):
+        key = "".join(f"{p}/" for p in parts[:depth]) + name
+        if key in ref:
+            return ref[key]
+    pytest.fail(f"no {name!r} entry for the run group {prefix!r}")
+
+
 def check_close(what: str, got: torch.Tensor, want: torch.Tensor, errors: Dict[str, float], rel: bool = False) -> None:
     assert tuple(got.shape) == tuple(want.shape), f"{what}: shape {tuple(got.shape)} vs {tuple(want.shape)}"
     diff = (got.double() - want.double()).abs()
@@ -169,22 +179,22 @@ def test_conformance_vectors(ref_file: Optional[Path], drn: DRNSeg, filled: Call
     runs = sorted(k[: -len("/logits")] for k in ref if k.endswith("/logits"))
     assert runs, f"{ref_file}: no <recipe>/logits entries"
     errors: Dict[str, float] = {}
-    check_close("up.weight", bilinear_up_kernel(), ref["up.weight"], errors)
+    for key in (k for k in ref if k == "up.weight" or k.endswith("/up.weight")):
+        check_close(key, bilinear_up_kernel(), ref[key], errors)
     if "fill_sums" in ref:  # in the official key order
-        state = recipe_state("fill", filled(int(ref["weight_seed"])), ref["up.weight"])
+        state = recipe_state("fill", filled(int(entry(ref, "", "weight_seed"))), entry(ref, "", "up.weight"))
         sums = torch.tensor([float(state[k].double().sum()) for k in drn.state_dict()], dtype=torch.float64)
         check_close("fill_sums", sums, ref["fill_sums"], errors, rel=True)
     for run in runs:
         group, _, recipe = run.rpartition("/")
         prefix = f"{group}/" if group else ""
-        seed = int(ref.get(f"{prefix}weight_seed", ref["weight_seed"]))
-        drn.load_state_dict(recipe_state(recipe, filled(seed), ref.get(f"{prefix}up.weight", ref["up.weight"])))
+        seed = int(entry(ref, prefix, "weight_seed"))
+        drn.load_state_dict(recipe_state(recipe, filled(seed), entry(ref, prefix, "up.weight")))
         x = ref[f"{prefix}input_normalized"]
+        for name, ours in (("norm_mean", CITYSCAPES_MEAN), ("norm_std", CITYSCAPES_STD)):
+            if any(k == name or k.endswith(f"/{name}") for k in ref):
+                torch.testing.assert_close(entry(ref, prefix, name).float(), torch.tensor(ours), rtol=0, atol=1e-7)
         if f"{prefix}image_uint8" in ref:
-            mean = torch.tensor(ref.get("norm_mean", CITYSCAPES_MEAN)).view(1, 3, 1, 1)
-            std = torch.tensor(ref.get("norm_std", CITYSCAPES_STD)).view(1, 3, 1, 1)
-            torch.testing.assert_close(mean.flatten(), torch.tensor(CITYSCAPES_MEAN), rtol=0, atol=1e-7)
-            torch.testing.assert_close(std.flatten(), torch.tensor(CITYSCAPES_STD), rtol=0, atol=1e-7)
             rgb01 = ref[f"{prefix}image_uint8"].float() / 255
             bgr = rgb01.flip(1) * 2 - 1
             check_close(f"{prefix}normalisation", normalise_bgr(bgr), x, errors)
@@ -260,15 +270,19 @@ def test_checkpoint_forms_load_and_bad_files_are_one_line_errors(tmp_path: Path,
 
 def test_deterministic_checkpoint_end_to_end(tmp_path: Path, folder: Path, filled: Callable) -> None:
     """A fill_bn1 state dict saved like the official file (no BN counters) predicts the reference log-softmax."""
-    files = [f for f in conformance_files() if f is not None]
-    if not files:
-        unavailable(f"no *.pt conformance files in {folder}")
-    ref = torch.load(files[0], weights_only=True)
-    runs = [k[: -len("/logits")] for k in ref if k.endswith("fill_bn1/logits")]
-    assert runs, f"{files[0]}: no fill_bn1 run"
-    run = min(runs, key=lambda r: ref[f"{r}/log_softmax"].numel())  # the smallest input is the cheapest
+    candidates = []  # (pixels, file, run) of every fill_bn1 run stored with its uint8 image
+    for file in (f for f in conformance_files() if f is not None):
+        ref = torch.load(file, weights_only=True)
+        for key in (k for k in ref if k.endswith("fill_bn1/logits")):
+            run = key[: -len("/logits")]
+            if f"{run[: -len('fill_bn1')]}image_uint8" in ref:
+                candidates.append((ref[f"{run}/log_softmax"].numel(), file, run))
+    if not candidates:
+        unavailable(f"no fill_bn1 run with an image_uint8 input in {folder}")
+    _, file, run = min(candidates)  # the smallest input is the cheapest
+    ref = torch.load(file, weights_only=True)
     prefix = run[: -len("fill_bn1")]
-    state = recipe_state("fill_bn1", filled(int(ref.get(f"{prefix}weight_seed", ref["weight_seed"]))), ref["up.weight"])
+    state = recipe_state("fill_bn1", filled(int(entry(ref, prefix, "weight_seed"))), entry(ref, prefix, "up.weight"))
     path = tmp_path / "drn-d-105_deterministic.pth"
     torch.save({k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}, path)
     seg = load_segmenter(path)
