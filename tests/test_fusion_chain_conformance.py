@@ -26,7 +26,7 @@ from siedob.labels import CAR, PERSON
 from siedob.maps import edge_map
 from siedob.nn import BackgroundGenerator, ObjectInpaintingGenerator, ObjectStyleGenerator
 from siedob.train.stages import FusionTrainer
-from tests.train_utils import tiny_vgg
+from tests.support.train import tiny_vgg
 
 #: Forward outputs: a few times the authors' own run-to-run movement of the chain (3e-6, README).
 OUTPUT_TOL = 2e-5

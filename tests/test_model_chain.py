@@ -1,4 +1,4 @@
-"""The model layer's chain (SPEC §6) on batches of scenes, and the fusion step that calls it.
+"""The model layer's chain (docs/spec.md §6) on batches of scenes, and the fusion step that calls it.
 
 References: the frozen pre-model-layer chain (``tests/support/legacy_chain.py``, one scene and one object
 at a time), scenes edited one by one, and counts of network forwards taken with hooks.
@@ -28,7 +28,7 @@ from siedob.model import SceneBatch, plan_objects, power_iterations, spectral_no
 from siedob.train.stages import FusionTrainer
 from tests.support.edit import CAR_FULL, small_networks, toy_scene, write_checkpoints, write_style_dir
 from tests.support.legacy_chain import legacy_compose
-from tests.train_utils import overrides, tiny_vgg
+from tests.support.train import overrides, tiny_vgg
 
 STAGES = ("fg_output", "bg_output", "masked_G", "result")
 #: Float noise against the one-object-at-a-time chain: G_OI's convs round differently at batch 2 than at

@@ -30,7 +30,7 @@ def legacy_compose(
     fuse: bool = True,
     slots: Optional[List[int]] = None,
 ) -> Dict[str, torch.Tensor]:
-    """SPEC §6 on one scene: image 3×H×W, labels (1..33) / instances / mask / fg_mask 1×H×W, the kept objects.
+    """docs/spec.md §6 on one scene: image 3×H×W, labels (1..33) / instances / mask / fg_mask 1×H×W, the kept objects.
 
     ``nets``: ``inpainting``, ``style``, ``background``, ``fusion``. Objects whose 64×64 mask is empty are
     skipped; a fully masked object is generated with reference ``slots[k]`` (default: its position among
