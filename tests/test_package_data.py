@@ -51,10 +51,14 @@ def test_bundled_example_is_what_make_example_builds(tmp_path):
 
 def test_every_data_file_is_declared_package_data():
     declared = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
-    assert set(declared) == {"siedob.configs", "siedob.example"}
-    for package in ("siedob.configs", "siedob.example"):
+    # package -> the folder of its data files (siedob itself holds the dataset profiles' tables)
+    data_folders = {"siedob.configs": "", "siedob.example": "", "siedob": "profile_data", "siedob.studio": "static"}
+    assert set(declared) == set(data_folders)
+    for package, folder in data_folders.items():
         root = REPO / package.replace(".", "/")
-        files = [p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.suffix != ".py"]
+        files = [
+            p.relative_to(root).as_posix() for p in (root / folder).rglob("*") if p.is_file() and p.suffix != ".py"
+        ]
         files = [f for f in files if "__pycache__" not in f]
         assert files
         missing = [

@@ -25,8 +25,31 @@ class DataError(SiedobError, ValueError):
     """A data file that cannot be used; the message names the file and the problem."""
 
 
-def _imread(path: PathLike, flags: int) -> np.ndarray:
-    """cv2.imread that raises :class:`DataError` instead of returning None."""
+class EncodedImage:
+    """An image file's bytes held in memory (an upload) under a display name; every ``read_*`` accepts it.
+
+    Decoding goes through the same readers, checks and messages as a file on disk, with ``name`` in
+    place of the path.
+    """
+
+    def __init__(self, name: str, data: bytes) -> None:
+        self.name = name
+        self.data = data
+
+    def __str__(self) -> str:
+        return self.name
+
+
+ImageSource = Union[PathLike, EncodedImage]
+
+
+def _imread(path: ImageSource, flags: int) -> np.ndarray:
+    """cv2.imread (or cv2.imdecode for an :class:`EncodedImage`) that raises :class:`DataError` instead of None."""
+    if isinstance(path, EncodedImage):
+        img = cv2.imdecode(np.frombuffer(path.data, np.uint8), flags) if path.data else None
+        if img is None:
+            raise DataError(f"{path}: not a decodable image")
+        return img
     img = cv2.imread(str(path), flags)
     if img is None:
         reason = "not a readable image" if Path(path).is_file() else "file not found"
@@ -34,22 +57,22 @@ def _imread(path: PathLike, flags: int) -> np.ndarray:
     return img
 
 
-def read_unchanged(path: PathLike) -> np.ndarray:
+def read_unchanged(path: ImageSource) -> np.ndarray:
     """Read an image as stored (bit depth and channels kept), e.g. a raw labelIds or instanceIds PNG."""
     return _imread(path, cv2.IMREAD_UNCHANGED)
 
 
-def read_bgr(path: PathLike) -> np.ndarray:
+def read_bgr(path: ImageSource) -> np.ndarray:
     """Read a photo as BGR uint8 (H × W × 3), the colour order the networks expect."""
     return _imread(path, cv2.IMREAD_COLOR)
 
 
-def read_gray(path: PathLike) -> np.ndarray:
+def read_gray(path: ImageSource) -> np.ndarray:
     """Read an 8-bit single-channel image (OpenCV's greyscale conversion for colour files)."""
     return _imread(path, cv2.IMREAD_GRAYSCALE)
 
 
-def read_labels(path: PathLike) -> np.ndarray:
+def read_labels(path: ImageSource) -> np.ndarray:
     """Read a labelIds PNG as uint8 (H × W) with id 0 replaced by 33, as the loaders do."""
     lab = read_unchanged(path)
     if lab.ndim != 2:
@@ -61,7 +84,7 @@ def read_labels(path: PathLike) -> np.ndarray:
     return remap_unlabeled(lab)
 
 
-def read_instances(path: PathLike) -> np.ndarray:
+def read_instances(path: ImageSource) -> np.ndarray:
     """Read a 16-bit instanceIds PNG as int32 (H × W); an 8-bit file cannot hold ids >= 1000."""
     inst = read_unchanged(path)
     if inst.ndim != 2 or inst.dtype != np.uint16:
@@ -69,7 +92,7 @@ def read_instances(path: PathLike) -> np.ndarray:
     return inst.astype(np.int32)
 
 
-def read_test_mask(path: PathLike) -> np.ndarray:
+def read_test_mask(path: ImageSource) -> np.ndarray:
     """Read an evaluation mask as float32 in [0, 1]: greyscale / 255, not binarised (docs/spec.md §5.3, §8)."""
     return read_gray(path).astype(np.float32) / 255.0
 

@@ -299,6 +299,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     """Command line: ``siedob-synthetic --output DIR [--scenes N] [--seed S] [--raw [--size WxH]] [--dense]``."""
     from siedob.cli import Parser, add_config, add_overwrite, check_output_dir, positive_int, size_arg
     from siedob.data.prepare_cityscapes import load_settings
+    from siedob.profiles import PROFILE_NAMES
 
     p = Parser(prog="siedob-synthetic", description=__doc__.splitlines()[0])
     p.add_argument("--output", required=True, metavar="DIR", help="output folder")
@@ -307,6 +308,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--raw", action="store_true", help="write the official raw tree instead of the prepared layout")
     p.add_argument("--size", type=size_arg, default=None, help="with --raw: photo size WxH (default 2048x1024)")
     p.add_argument("--dense", action="store_true", help="crowded scenes (>= 20 instances each)")
+    p.add_argument("--profile", choices=PROFILE_NAMES, default="cityscapes",
+                   help="street scenes (cityscapes) or rooms (ade20k-room: with --raw, ADEChallengeData2016 and "
+                   "annotations_instance for siedob-prepare-ade20k)")
     add_overwrite(p, "existing outputs (kept otherwise)")
     add_config(p, "the packaged dataset-preparation settings, prepare.yaml; not with --raw")
     args = p.parse_args(argv)
@@ -315,7 +319,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     if args.raw and (args.config is not None or args.overrides):
         raise UsageError("--config and --set apply to the prepared layout, not with --raw")
     out = check_output_dir(Path(args.output))
-    if args.raw:
+    if args.profile == "ade20k-room":
+        from siedob.data.synthetic_ade import write_from_args
+
+        write_from_args(args, out)
+    elif args.raw:
         size = args.size or OFFICIAL_SIZE
         written = write_raw(out, args.scenes, args.seed, size, args.dense, args.overwrite)
         kept = f", {args.scenes - written} kept (pass --overwrite to rewrite them)" if written < args.scenes else ""

@@ -13,7 +13,7 @@ from typing import Dict, List, Optional, Union
 import cv2
 import numpy as np
 
-from siedob.data.io import DataError, read_bgr, read_instances, read_labels, read_test_mask
+from siedob.data.io import DataError, EncodedImage, ImageSource, read_bgr, read_instances, read_labels, read_test_mask
 from siedob.errors import SiedobError
 from siedob.labels import LAB_DIM
 
@@ -43,7 +43,7 @@ class Scene:
     paths: Dict[str, str] = field(default_factory=dict)
 
 
-def _read(reader, path: PathLike) -> np.ndarray:
+def _read(reader, path: ImageSource) -> np.ndarray:
     """Run a :mod:`siedob.data.io` reader, turning its :class:`DataError` into an :class:`EditError`."""
     try:
         return reader(path)
@@ -51,12 +51,17 @@ def _read(reader, path: PathLike) -> np.ndarray:
         raise EditError(str(exc)) from None
 
 
-def read_label_map(path: PathLike) -> np.ndarray:
+def read_label_map(path: ImageSource) -> np.ndarray:
     """Label ids (uint8 H × W, 0 replaced by 33); ids outside 0..33 are an error."""
     labels = _read(read_labels, path)
     if labels.size and int(labels.max()) >= LAB_DIM:
         raise EditError(f"{path}: label ids must lie in 0..{LAB_DIM - 1}, found {int(labels.max())}")
     return labels
+
+
+def read_instance_map(path: ImageSource) -> np.ndarray:
+    """Instance ids (int32 H × W) of a 16-bit single-channel instanceIds image."""
+    return _read(read_instances, path)
 
 
 def diff_mask(
@@ -87,15 +92,18 @@ def check_shapes(image: np.ndarray, maps: Dict[str, np.ndarray], image_name: str
 
 
 def read_scene(
-    image: PathLike,
-    labels: PathLike,
-    instances: PathLike,
-    mask: Optional[PathLike] = None,
-    orig_labels: Optional[PathLike] = None,
-    orig_instances: Optional[PathLike] = None,
+    image: ImageSource,
+    labels: ImageSource,
+    instances: ImageSource,
+    mask: Optional[ImageSource] = None,
+    orig_labels: Optional[ImageSource] = None,
+    orig_instances: Optional[ImageSource] = None,
     name: Optional[str] = None,
 ) -> Scene:
-    """Read and validate one scene; without ``mask`` it is derived from ``orig_labels`` (and ``orig_instances``)."""
+    """Read and validate one scene; without ``mask`` it is derived from ``orig_labels`` (and ``orig_instances``).
+
+    Each source is a path or an :class:`~siedob.data.io.EncodedImage` (an upload's bytes).
+    """
     img = _read(read_bgr, image)
     lab = read_label_map(labels)
     inst = _read(read_instances, instances)
@@ -119,7 +127,22 @@ def read_scene(
     else:
         raise EditError(f"{image}: no mask given; pass a mask file or the original labels to derive one")
     check_shapes(img, maps, str(image))
-    return Scene(name or Path(image).stem, img, lab, inst, m, paths)
+    return Scene(name or Path(str(image)).stem, img, lab, inst, m, paths)
+
+
+def decode_scene(uploads: Dict[str, bytes], name: str = "upload") -> Scene:
+    """:func:`read_scene` on in-memory files keyed by field (``image``, ``labels``, ``instances``, and ``mask`` or
+    ``orig_labels`` [+ ``orig_instances``]); messages name the field instead of a path."""
+    sources = {key: EncodedImage(key, data) for key, data in uploads.items()}
+    return read_scene(
+        sources["image"],
+        sources["labels"],
+        sources["instances"],
+        sources.get("mask"),
+        sources.get("orig_labels"),
+        sources.get("orig_instances"),
+        name=name,
+    )
 
 
 def list_images(folder: PathLike) -> List[Path]:
