@@ -69,7 +69,7 @@ step "siedob-check-checkpoints"
 "$V/siedob-check-checkpoints" --checkpoints subs
 
 step "siedob-eval"
-"$V/siedob-eval" --mode chain --data-root data --checkpoint dir=subs --out eval --device cpu --no-progress --no-lpips
+"$V/siedob-eval" --mode chain --data-root data --checkpoints subs --output eval --device cpu --no-progress --metrics fid,lpips
 test -s eval/report.json
 
 step "a bad input: one line, exit code 2"
