@@ -43,13 +43,16 @@ def authors_brush(h: int, w: int, min_v: int, max_v: int, min_w: int, max_w: int
     n = np.random.randint(min_v, max_v)
     a_min = mean_angle - np.random.uniform(0, angle_range)
     a_max = mean_angle + np.random.uniform(0, angle_range)
-    angles = [2 * math.pi - np.random.uniform(a_min, a_max) if i % 2 == 0 else np.random.uniform(a_min, a_max)
-              for i in range(n)]
+    angles = [
+        2 * math.pi - np.random.uniform(a_min, a_max) if i % 2 == 0 else np.random.uniform(a_min, a_max)
+        for i in range(n)
+    ]
     vertex = [(int(np.random.randint(0, w)), int(np.random.randint(0, h)))]
     for a in angles:
         r = np.clip(np.random.normal(loc=radius, scale=radius // 2), 0, 2 * radius)
-        vertex.append((int(np.clip(vertex[-1][0] + r * math.cos(a), 0, w)),
-                       int(np.clip(vertex[-1][1] + r * math.sin(a), 0, h))))
+        vertex.append(
+            (int(np.clip(vertex[-1][0] + r * math.cos(a), 0, w)), int(np.clip(vertex[-1][1] + r * math.sin(a), 0, h)))
+        )
     draw = ImageDraw.Draw(mask)
     width = int(np.random.uniform(min_w, max_w))
     draw.line(vertex, fill=1, width=width)
@@ -183,13 +186,23 @@ class AuthorsScenes:
                 b2, b3 = max(0, xs.min() - 2), min(xs.max() + 2, 256)
                 if m.sum() / ((b1 - b0) * (b3 - b2)) <= (0.6 if cls == 26 else 0.35) or (m * mask).sum() == 0:
                     continue
-                crops.append(tuple(
-                    F.interpolate(t[None, :, b0:b1, b2:b3], size=(64, 64), mode="bilinear", align_corners=False)
-                    for t in (image, masked)
-                ))
+                crops.append(
+                    tuple(
+                        F.interpolate(t[None, :, b0:b1, b2:b3], size=(64, 64), mode="bilinear", align_corners=False)
+                        for t in (image, masked)
+                    )
+                )
                 fg = np.maximum(fg, m)
-        return {"image": image, "image2048": to_tensor(np.ascontiguousarray(img2048)), "mask": mask,
-                "edge": edge * mask, "fg_mask": fg, "bg_mask": 1 - fg, "bg_ori": bg_ori, "crops": crops}
+        return {
+            "image": image,
+            "image2048": to_tensor(np.ascontiguousarray(img2048)),
+            "mask": mask,
+            "edge": edge * mask,
+            "fg_mask": fg,
+            "bg_mask": 1 - fg,
+            "bg_ori": bg_ori,
+            "crops": crops,
+        }
 
 
 def samples_per_second(ds: Dataset, n: int) -> float:
@@ -237,22 +250,48 @@ def main(argv: List[str] = None) -> int:
             args.root = tmp.name
         write_prepared(args.root, max(args.dense, 6), seed=0, dense=True)
     root = Path(args.root)
-    cfg = {s: load_config(default_config_path(s))["data"] for s in ("instance_inpainting", "instance_style",
-                                                                    "background", "fusion")}
+    cfg = {
+        s: load_config(default_config_path(s))["data"]
+        for s in ("instance_inpainting", "instance_style", "background", "fusion")
+    }
     no_cache = {s: {**c, "cache_crops": False} for s, c in cfg.items()}
     rows = [
-        ("object inpainting", lambda: ObjectDataset(root, cfg["instance_inpainting"], "inpaint", True),
-         AuthorsObjects(root, cfg["instance_inpainting"], False), args.object_samples),
-        ("  without crop cache", lambda: ObjectDataset(root, no_cache["instance_inpainting"], "inpaint", True),
-         AuthorsObjects(root, cfg["instance_inpainting"], False), args.object_samples),
-        ("object style", lambda: ObjectDataset(root, cfg["instance_style"], "style", True),
-         AuthorsObjects(root, cfg["instance_style"], True), args.object_samples),
-        ("  without crop cache", lambda: ObjectDataset(root, no_cache["instance_style"], "style", True),
-         AuthorsObjects(root, cfg["instance_style"], True), args.object_samples),
-        ("background scene", lambda: SceneDataset(root, cfg["background"], "background", True),
-         AuthorsScenes(root, cfg["background"], "background"), args.scene_samples),
-        ("fusion scene", lambda: SceneDataset(root, cfg["fusion"], "fusion", True),
-         AuthorsScenes(root, cfg["fusion"], "fusion"), args.scene_samples),
+        (
+            "object inpainting",
+            lambda: ObjectDataset(root, cfg["instance_inpainting"], "inpaint", True),
+            AuthorsObjects(root, cfg["instance_inpainting"], False),
+            args.object_samples,
+        ),
+        (
+            "  without crop cache",
+            lambda: ObjectDataset(root, no_cache["instance_inpainting"], "inpaint", True),
+            AuthorsObjects(root, cfg["instance_inpainting"], False),
+            args.object_samples,
+        ),
+        (
+            "object style",
+            lambda: ObjectDataset(root, cfg["instance_style"], "style", True),
+            AuthorsObjects(root, cfg["instance_style"], True),
+            args.object_samples,
+        ),
+        (
+            "  without crop cache",
+            lambda: ObjectDataset(root, no_cache["instance_style"], "style", True),
+            AuthorsObjects(root, cfg["instance_style"], True),
+            args.object_samples,
+        ),
+        (
+            "background scene",
+            lambda: SceneDataset(root, cfg["background"], "background", True),
+            AuthorsScenes(root, cfg["background"], "background"),
+            args.scene_samples,
+        ),
+        (
+            "fusion scene",
+            lambda: SceneDataset(root, cfg["fusion"], "fusion", True),
+            AuthorsScenes(root, cfg["fusion"], "fusion"),
+            args.scene_samples,
+        ),
     ]
     print(f"root: {root}  (one worker, 1 thread, best of {args.rounds} alternating rounds)")
     print("cold = building our dataset (crop cache included) + its first samples; warm = steady state")

@@ -83,13 +83,14 @@ def make_bench_scene(n_objects: int, out: Path, seed: int = 0) -> Path:
             else:
                 rows = np.flatnonzero(m.any(1))
                 half = np.zeros_like(m)
-                half[(rows[0] + rows[-1]) // 2:] = 1
+                half[(rows[0] + rows[-1]) // 2 :] = 1
                 mask |= m & half
         labels = scene.labels.copy()
         labels[labels == 0] = 33
         tens = [torch.from_numpy(a.astype(np.int64))[None] for a in (labels, inst)]
-        dis = disassemble(image_to_tensor(scene.image), *tens, torch.from_numpy(mask.astype(np.float32))[None],
-                          EDIT_RULES)
+        dis = disassemble(
+            image_to_tensor(scene.image), *tens, torch.from_numpy(mask.astype(np.float32))[None], EDIT_RULES
+        )
         plan = plan_objects([dis.objects], [bank])
         if len(plan.objects) != n_objects:
             continue
@@ -159,9 +160,16 @@ def build_vgg19() -> nn.Module:
 
     features = VGG19Features(splits=(2 * sum(v != "M" for v in VGG19_CFG) + VGG19_CFG.count("M"),)).features
     net = nn.Sequential(
-        features, nn.AdaptiveAvgPool2d(7), nn.Flatten(),
-        nn.Linear(512 * 49, 4096), nn.ReLU(True), nn.Dropout(), nn.Linear(4096, 4096), nn.ReLU(True),
-        nn.Dropout(), nn.Linear(4096, 1000),
+        features,
+        nn.AdaptiveAvgPool2d(7),
+        nn.Flatten(),
+        nn.Linear(512 * 49, 4096),
+        nn.ReLU(True),
+        nn.Dropout(),
+        nn.Linear(4096, 4096),
+        nn.ReLU(True),
+        nn.Dropout(),
+        nn.Linear(4096, 1000),
     )
     for m in net.modules():
         if isinstance(m, nn.Conv2d):
@@ -208,8 +216,10 @@ class AuthorsChain:
         slots = {}
         for cls in (CAR, PERSON):
             s = {
-                "inst": torch.zeros(MAX_NUM, 1, 64, 64), "masked": torch.zeros(MAX_NUM, 3, 64, 64),
-                "mask": torch.zeros(MAX_NUM, 1, 64, 64), "box": torch.zeros(MAX_NUM, 4, dtype=torch.long),
+                "inst": torch.zeros(MAX_NUM, 1, 64, 64),
+                "masked": torch.zeros(MAX_NUM, 3, 64, 64),
+                "mask": torch.zeros(MAX_NUM, 1, 64, 64),
+                "box": torch.zeros(MAX_NUM, 4, dtype=torch.long),
             }
             for i, o in enumerate(dis.of_class(cls)):
                 s["inst"][i], s["masked"][i], s["mask"][i] = o.inst_crop, o.masked_image, o.mask
@@ -226,22 +236,22 @@ class AuthorsChain:
             outs: Dict[int, torch.Tensor] = {}
             k = 0
             for i in range(MAX_NUM):
-                ic = s["inst"][i:i + 1]
+                ic = s["inst"][i : i + 1]
                 if torch.sum(ic) == 0:
                     continue
-                obj_mask = s["mask"][i:i + 1] * ic
+                obj_mask = s["mask"][i : i + 1] * ic
                 cls_map = ic * code
                 if torch.sum(obj_mask) == torch.sum(ic):
                     j = k % len(refs)
-                    sty_m = refs.masks[j:j + 1].to(dev)
-                    sty = refs.images[j:j + 1].to(dev) * sty_m
+                    sty_m = refs.masks[j : j + 1].to(dev)
+                    sty = refs.images[j : j + 1].to(dev) * sty_m
                     outs[i] = self.og(cls_map, sty, sty_m * code, ic)[0]
                 else:
-                    outs[i] = self.oi(s["masked"][i:i + 1] * ic, ic, obj_mask, cls_map)
+                    outs[i] = self.oi(s["masked"][i : i + 1] * ic, ic, obj_mask, cls_map)
                 k += 1
             canvas = torch.zeros(1, 3, CANVAS, CANVAS, device=dev)
             for i in range(MAX_NUM):
-                ic = s["inst"][i:i + 1]
+                ic = s["inst"][i : i + 1]
                 if torch.sum(ic) == 0:
                     continue
                 b0, b1, b2, b3 = s["box"][i].tolist()
@@ -254,8 +264,9 @@ class AuthorsChain:
         bg_mask = 1 - fg_mask
         segmap = one_hot_labels(labels)
         edge = edge_map(inst) * mask
-        bg_output = self.gb(torch.cat((masked_img, torch.cat((segmap, edge), 1) * bg_mask, mask), 1),
-                            segmap, mask, bg_mask)
+        bg_output = self.gb(
+            torch.cat((masked_img, torch.cat((segmap, edge), 1) * bg_mask, mask), 1), segmap, mask, bg_mask
+        )
         masked_g = fg_output * fg_mask * mask + bg_output * bg_mask * mask + img * (1 - mask)
         fake_f = self.f(masked_g, segmap, mask, edge)
         return (fake_f * mask + img * (1 - mask))[0]
@@ -286,8 +297,9 @@ def _authors_runner(ckpt: Path, scene_dir: Path, device: torch.device) -> Tuple[
     chain = AuthorsChain(ckpt, device)
     scene, bank = _scene_and_bank(scene_dir)
     img = torch.from_numpy(scene.image).permute(2, 0, 1).float().div(255).sub(0.5).div(0.5)
-    lab, inst, mask = (torch.from_numpy(np.asarray(a, np.float32))[None]
-                       for a in (scene.labels, scene.instances, scene.mask))
+    lab, inst, mask = (
+        torch.from_numpy(np.asarray(a, np.float32))[None] for a in (scene.labels, scene.instances, scene.mask)
+    )
 
     def run() -> torch.Tensor:
         with torch.no_grad():
@@ -320,8 +332,19 @@ def process_child(impl: str, scene_dir: Path, ckpt: Path, out: Path, device_name
     if impl == "ours":
         from siedob.edit.cli import main
 
-        main(["--checkpoints", str(ckpt), "--input", str(scene_dir), "--output", str(out.parent),
-              "--device", device_name, "--overwrite"])
+        main(
+            [
+                "--checkpoints",
+                str(ckpt),
+                "--input",
+                str(scene_dir),
+                "--output",
+                str(out.parent),
+                "--device",
+                device_name,
+                "--overwrite",
+            ]
+        )
     else:
         build_vgg19().load_state_dict(torch.load(ckpt.parent / VGG19_CACHE, map_location="cpu", weights_only=True))
         _, run = _authors_runner(ckpt, scene_dir, device)
@@ -425,8 +448,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--objects", type=int, nargs="+", default=[1, 3, 6])
     p.add_argument("--repeat", type=int, default=5, help="alternate timed forwards of each chain")
     p.add_argument("--trials", type=int, default=2, help="fresh processes per chain for the process time (fastest)")
-    p.add_argument("--process-child", nargs=5, metavar=("IMPL", "SCENE", "CKPT", "OUT", "DEVICE"),
-                   help=argparse.SUPPRESS)
+    p.add_argument(
+        "--process-child", nargs=5, metavar=("IMPL", "SCENE", "CKPT", "OUT", "DEVICE"), help=argparse.SUPPRESS
+    )
     p.add_argument("--forward-child", nargs=3, metavar=("SCENE", "CKPT", "DEVICE"), help=argparse.SUPPRESS)
     args = p.parse_args(argv)
     if args.process_child:
@@ -445,10 +469,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         ckpt = write_checkpoints(work / "ckpt")
         write_vgg19_cache(work)
         print(f"threads: {torch.get_num_threads()}  torch {torch.__version__}")
-        print("forward s: median of the alternate timed edits (fastest in brackets); process s: fresh process to "
-              "PNG written (fastest of the trials); peak MB: process RSS on CPU, one edit's allocations on CUDA")
-        header = (f"{'device':6} {'objects':>7} {'impl':8} {'forward s':>16} {'process s':>9} {'peak MB':>8} "
-                  f"{'G_B+F s':>8}")
+        print(
+            "forward s: median of the alternate timed edits (fastest in brackets); process s: fresh process to "
+            "PNG written (fastest of the trials); peak MB: process RSS on CPU, one edit's allocations on CUDA"
+        )
+        header = (
+            f"{'device':6} {'objects':>7} {'impl':8} {'forward s':>16} {'process s':>9} {'peak MB':>8} {'G_B+F s':>8}"
+        )
         for device in devices:
             print(header)
             for n in args.objects:
@@ -457,18 +484,26 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 res = {}
                 for impl in ("authors", "ours"):
                     out = work / f"{impl}{n}{device}" / "scene.png"
-                    runs = [_spawn(["--process-child", impl, str(scene), str(ckpt), str(out), device])
-                            for _ in range(args.trials)]
+                    runs = [
+                        _spawn(["--process-child", impl, str(scene), str(ckpt), str(out), device])
+                        for _ in range(args.trials)
+                    ]
                     r = res[impl] = {**fwd[impl], **{k: min(run[k] for run in runs) for k in runs[0]}}
                     peak = r["edit_peak_mb"] if device == "cuda" else r["process_peak_mb"]
                     forward = f"{r['forward_s']:.3f} ({r['forward_min_s']:.3f})"
-                    print(f"{device:6} {n:7d} {impl:8} {forward:>16} {r['wall_s']:9.2f} {peak:8.0f} "
-                          f"{r['scene_nets_s']:8.3f}", flush=True)
+                    print(
+                        f"{device:6} {n:7d} {impl:8} {forward:>16} {r['wall_s']:9.2f} {peak:8.0f} "
+                        f"{r['scene_nets_s']:8.3f}",
+                        flush=True,
+                    )
                 ratio_f = res["ours"]["forward_s"] / res["authors"]["forward_s"]
                 ratio_p = res["ours"]["wall_s"] / res["authors"]["wall_s"]
                 floor = min(r["scene_nets_s"] for r in res.values()) / res["authors"]["forward_s"]
-                print(f"{device:6} {n:7d} ratio    {ratio_f:16.2f} {ratio_p:9.2f}   G_B+F alone: {floor:.2f} of the "
-                      f"authors' forward;  max |ours - authors| = {fwd['max_abs_diff']:.2e}", flush=True)
+                print(
+                    f"{device:6} {n:7d} ratio    {ratio_f:16.2f} {ratio_p:9.2f}   G_B+F alone: {floor:.2f} of the "
+                    f"authors' forward;  max |ours - authors| = {fwd['max_abs_diff']:.2e}",
+                    flush=True,
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

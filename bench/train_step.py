@@ -71,9 +71,17 @@ def scene_batch(b: int, size: int = 256) -> Dict[str, torch.Tensor]:
     mask[..., 3 * s : 7 * s, 3 * s : 7 * s] = 1
     image = torch.rand(b, 3, size, size) * 2 - 1
     parts = [disassemble(image[i], labels[i], inst[i], mask[i], EDIT_RULES) for i in range(b)]
-    return {"image": image, "labels": labels, "instances": inst, "mask": mask, "edge": edge_map(inst.float()) * mask,
-            "fg_mask": torch.stack([d.fg_mask for d in parts]), "bg_mask": torch.stack([d.bg_mask for d in parts]),
-            "bg_mask_ori": torch.stack([d.bg_mask_ori for d in parts]), "objects": [d.objects for d in parts]}
+    return {
+        "image": image,
+        "labels": labels,
+        "instances": inst,
+        "mask": mask,
+        "edge": edge_map(inst.float()) * mask,
+        "fg_mask": torch.stack([d.fg_mask for d in parts]),
+        "bg_mask": torch.stack([d.bg_mask for d in parts]),
+        "bg_mask_ori": torch.stack([d.bg_mask_ori for d in parts]),
+        "objects": [d.objects for d in parts],
+    }
 
 
 def submodels(directory: Path) -> Path:
@@ -103,8 +111,12 @@ class AuthorsObjectStyle(AuthorsOrder, ObjectStyleTrainer):
         x_sty, code_sty, cyc_sty = self.G(cls, b["sty_img"], b["sty_cls_map"], inst)
         x = torch.cat([x_rec, x_sty])
         inst2, cls2 = torch.cat([inst, inst]), torch.cat([cls, cls])
-        return {"x": x, "code": torch.cat([code_rec, code_sty]), "cycle": torch.cat([cyc_rec, cyc_sty]),
-                "fake_in": _cat(x * inst2, cls2)}
+        return {
+            "x": x,
+            "code": torch.cat([code_rec, code_sty]),
+            "cycle": torch.cat([cyc_rec, cyc_sty]),
+            "fake_in": _cat(x * inst2, cls2),
+        }
 
     def _real(self, b: Tensors) -> torch.Tensor:
         real = _cat(b["obj"], b["class_map"])
@@ -123,8 +135,14 @@ class PerSceneFusion(FusionTrainer):
         self.chain.train(self.submodels_train_mode and not self.evaluating)
         out = []
         for i in range(batch["image"].shape[0]):
-            scene = SceneBatch(batch["image"][i : i + 1], batch["labels"][i : i + 1], batch["instances"][i : i + 1],
-                               batch["mask"][i : i + 1], batch["fg_mask"][i : i + 1], [batch["objects"][i]])
+            scene = SceneBatch(
+                batch["image"][i : i + 1],
+                batch["labels"][i : i + 1],
+                batch["instances"][i : i + 1],
+                batch["mask"][i : i + 1],
+                batch["fg_mask"][i : i + 1],
+                [batch["objects"][i]],
+            )
             with torch.no_grad():
                 out.append(self.chain(scene, self.style_banks(1), fuse=False).masked_G)
         return types.SimpleNamespace(masked_G=torch.cat(out))
@@ -170,10 +188,15 @@ def main() -> None:
     vgg = VGG19Features().eval().requires_grad_(False)
     variants = [("ours", "none", False), ("baseline", "none", False)]
     if device.type == "cuda":
-        variants += [("ours bf16", "bf16", False), ("ours fp16", "fp16", False),
-                     ("ours bf16 + channels-last", "bf16", True)]
-    print(f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
-          f"median of {args.steps} steps after {args.warmup} warm-up")
+        variants += [
+            ("ours bf16", "bf16", False),
+            ("ours fp16", "fp16", False),
+            ("ours bf16 + channels-last", "bf16", True),
+        ]
+    print(
+        f"device {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+        f"median of {args.steps} steps after {args.warmup} warm-up"
+    )
     with tempfile.TemporaryDirectory() as tmp:
         sub = submodels(Path(tmp)) if "fusion" in args.stages else None
         for stage in args.stages:
@@ -197,8 +220,10 @@ def main() -> None:
                 elif stage == "fusion" and name == "ours":
                     label = "batched chain (ours)"
                 sec = time_steps(trainer, batch, args.steps, args.warmup)
-                print(f"{stage:20s} batch {bs:3d} (authors {cfg['train']['batch_size']:3d})  {label:28s} "
-                      f"{sec * 1000:9.1f} ms/step")
+                print(
+                    f"{stage:20s} batch {bs:3d} (authors {cfg['train']['batch_size']:3d})  {label:28s} "
+                    f"{sec * 1000:9.1f} ms/step"
+                )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,12 @@ from siedob.nn import BackgroundGenerator, FusionGenerator, ObjectInpaintingGene
 from tests.support.paths import FIXTURES
 
 KEYS = json.loads((FIXTURES / "state_dict_keys.json").read_text())
-NETS = {"object_inpainting": ObjectInpaintingGenerator, "object_style": ObjectStyleGenerator,
-        "background": BackgroundGenerator, "fusion": FusionGenerator}
+NETS = {
+    "object_inpainting": ObjectInpaintingGenerator,
+    "object_style": ObjectStyleGenerator,
+    "background": BackgroundGenerator,
+    "fusion": FusionGenerator,
+}
 
 
 def _file_from_key_list(role: str, path: Path, seed: int = 0) -> dict:
@@ -167,8 +171,15 @@ def test_check_folder_cli_reports_one_line(tmp_path):
     assert "bg.pth: not a PyTorch checkpoint" in bad.stderr and "Traceback" not in bad.stderr
 
 
-@pytest.mark.parametrize("role,kwargs", [("object_inpainting", {"ngf": 8}), ("object_style", {"ngf": 4}),
-                                         ("background", {"ngf": 4, "lab_nc": 20}), ("fusion", {"ngf": 6})])
+@pytest.mark.parametrize(
+    "role,kwargs",
+    [
+        ("object_inpainting", {"ngf": 8}),
+        ("object_style", {"ngf": 4}),
+        ("background", {"ngf": 4, "lab_nc": 20}),
+        ("fusion", {"ngf": 6}),
+    ],
+)
 def test_load_released_network_infers_width(role, kwargs, tmp_path):
     """Reduced-width files (the quickstart's) load into networks of the width they were saved with."""
     from siedob.checkpoints import GENERATOR_FACTORIES, load_released_network
@@ -201,9 +212,11 @@ def test_loading_a_network_does_not_import_dynamo(tmp_path):
     """A released file loads without importing torch._dynamo (over a second of every edit process's start-up)."""
     torch.manual_seed(0)
     save_released(BackgroundGenerator(ngf=4), tmp_path / "bg.pth", "background")
-    code = ("import sys; from siedob.checkpoints import load_released_network; "
-            f"load_released_network({str(tmp_path / 'bg.pth')!r}, 'background'); "
-            "print('torch._dynamo' in sys.modules)")
+    code = (
+        "import sys; from siedob.checkpoints import load_released_network; "
+        f"load_released_network({str(tmp_path / 'bg.pth')!r}, 'background'); "
+        "print('torch._dynamo' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
 

@@ -97,7 +97,18 @@ def test_stage_trains_on_the_device(stage, amp, data, submodels, tmp_path):
         pytest.skip("fp16 autocast with a gradient scaler is CUDA's")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = train_stage(stage, tmp_path, data_root=data, overrides=overrides(stage), max_steps=2, device=DEVICE,
-                          amp=amp, channels_last=True, vgg=tiny_vgg(), submodels=submodels, progress=False)
+        res = train_stage(
+            stage,
+            tmp_path,
+            data_root=data,
+            overrides=overrides(stage),
+            max_steps=2,
+            device=DEVICE,
+            amp=amp,
+            channels_last=True,
+            vgg=tiny_vgg(),
+            submodels=submodels,
+            progress=False,
+        )
     assert res.step == 2 and res.checkpoint.is_file() and res.released.is_file()
     assert len(res.history) == 2 and all(h and all(math.isfinite(v) for v in h.values()) for h in res.history)

@@ -35,8 +35,14 @@ F_RULES = Rules(
     clamp=None,
     crop_size={CAR: (64, 64), PERSON: (64, 64)},
 )
-GB_RULES = replace(F_RULES, inside_fraction=0.4, person_aspect=(2.0, 6.0), max_num=50, clamp=255,
-                   crop_size={CAR: (64, 64), PERSON: (64, 32)})
+GB_RULES = replace(
+    F_RULES,
+    inside_fraction=0.4,
+    person_aspect=(2.0, 6.0),
+    max_num=50,
+    clamp=255,
+    crop_size={CAR: (64, 64), PERSON: (64, 32)},
+)
 
 
 def scene(h=32, w=32):
@@ -75,9 +81,7 @@ def test_inpainting_then_generation_each_ascending():
     mask[0, 10:14, 10:14] = 1
     mask[0, 20:26, 10:13] = 1
     cands, masks = find_candidates(labels, inst, mask)
-    assert [(c.id, c.is_generation) for c in cands] == [
-        (24005, False), (26002, False), (24003, True), (26001, True)
-    ]
+    assert [(c.id, c.is_generation) for c in cands] == [(24005, False), (26002, False), (24003, True), (26001, True)]
     assert [c.cls for c in cands] == [PERSON, CAR, PERSON, CAR]
     assert masks.shape == (4, 32, 32)
     assert int(masks[1].sum()) == 36

@@ -22,8 +22,9 @@ SCENES = 3  # two train scenes, one val scene
 
 
 def prepare(src, dst, *extra):
-    return run_cli(prepare_cityscapes.main,
-                   ["--src", str(src), "--dst", str(dst), "--workers", "1", "--raw-size", RAW, *extra])
+    return run_cli(
+        prepare_cityscapes.main, ["--src", str(src), "--dst", str(dst), "--workers", "1", "--raw-size", RAW, *extra]
+    )
 
 
 @pytest.fixture(scope="module")
@@ -164,15 +165,19 @@ def one_scene_tree(root: Path, size=(64, 32)):
     cv2.imwrite(str(img_dir / "x_000000_000019_leftImg8bit.png"), np.zeros((h, w, 3), np.uint8))
     cv2.imwrite(str(gt_dir / "x_000000_000019_gtFine_labelIds.png"), np.zeros((h, w), np.uint8))
     cv2.imwrite(str(gt_dir / "x_000000_000019_gtFine_instanceIds.png"), np.zeros((h, w), np.uint16))
-    return img_dir / "x_000000_000019_leftImg8bit.png", gt_dir / "x_000000_000019_gtFine_labelIds.png", \
-        gt_dir / "x_000000_000019_gtFine_instanceIds.png"
+    return (
+        img_dir / "x_000000_000019_leftImg8bit.png",
+        gt_dir / "x_000000_000019_gtFine_labelIds.png",
+        gt_dir / "x_000000_000019_gtFine_instanceIds.png",
+    )
 
 
 def run_bad(tmp_path, capsys, dst=None, raw_size="64x32"):
     src = tmp_path / "raw"
     dst = dst or tmp_path / "out"
-    code = run_cli(prepare_cityscapes.main,
-                   ["--src", str(src), "--dst", str(dst), "--workers", "1", "--raw-size", raw_size])
+    code = run_cli(
+        prepare_cityscapes.main, ["--src", str(src), "--dst", str(dst), "--workers", "1", "--raw-size", raw_size]
+    )
     err = capsys.readouterr().err.strip().splitlines()
     err = [line for line in err if not line.startswith("prepare:")]  # progress bar
     assert code == 2
@@ -235,8 +240,19 @@ def test_destination_inside_source_is_refused(tmp_path, capsys):
 def test_module_entry_point_gives_one_line_and_exit_2(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     proc = subprocess.run(
-        [sys.executable, "-m", "siedob.data.prepare_cityscapes", "--src", str(tmp_path / "nope"), "--dst",
-         str(tmp_path / "out")], capture_output=True, text=True, env=env, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "siedob.data.prepare_cityscapes",
+            "--src",
+            str(tmp_path / "nope"),
+            "--dst",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
     )
     assert proc.returncode == 2
     expected = f"error: {tmp_path / 'nope'}: source folder not found"

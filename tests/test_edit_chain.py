@@ -45,8 +45,12 @@ def _sequential_reference(editor: Editor, scene: dict, bank: StyleBank) -> torch
     lab[lab == 0] = 33
     inst = torch.from_numpy(scene["instances"].astype(np.int64))[None]
     dis = disassemble(img, lab, inst, mask, EDIT_RULES)
-    nets = {"inpainting": editor.inpainting, "style": editor.style, "background": editor.background,
-            "fusion": editor.fusion}
+    nets = {
+        "inpainting": editor.inpainting,
+        "style": editor.style,
+        "background": editor.background,
+        "fusion": editor.fusion,
+    }
     with torch.inference_mode():
         return legacy_compose(nets, img, lab, inst, mask, dis.fg_mask, dis.objects, bank)["result"]
 
@@ -174,8 +178,8 @@ def test_paste_matches_sequential_formula():
     ours = paste_objects(outputs, inst, boxes, classes, h, w)[0]
     canvases = {CAR: torch.zeros(3, h, w), PERSON: torch.zeros(3, h, w)}
     for i, (b0, b1, b2, b3) in enumerate(boxes):
-        o = F.interpolate(outputs[i:i + 1], size=(b1 - b0, b3 - b2), mode="bilinear", align_corners=False)[0]
-        m = F.interpolate(inst[i:i + 1], size=(b1 - b0, b3 - b2), mode="nearest")[0]
+        o = F.interpolate(outputs[i : i + 1], size=(b1 - b0, b3 - b2), mode="bilinear", align_corners=False)[0]
+        m = F.interpolate(inst[i : i + 1], size=(b1 - b0, b3 - b2), mode="nearest")[0]
         c = canvases[classes[i]]
         c[:, b0:b1, b2:b3] = o * m + c[:, b0:b1, b2:b3] * (1 - m)
     assert torch.equal(ours, canvases[CAR] + canvases[PERSON])

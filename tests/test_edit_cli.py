@@ -48,8 +48,9 @@ def _assert_bad(argv, capsys, out_dir: Path, *words: str) -> str:
 
 def test_folder_mode_writes_results_and_panel(example, ckpt, tmp_path, capsys):
     out = tmp_path / "out"
-    rc, stdout, _ = _run(["--checkpoints", ckpt, "--input", example, "--output", out, "--save-stages",
-                          "--device", "cpu"], capsys)
+    rc, stdout, _ = _run(
+        ["--checkpoints", ckpt, "--input", example, "--output", out, "--save-stages", "--device", "cpu"], capsys
+    )
     assert rc == 0
     result = cv2.imread(str(out / "scene.png"))
     panel = cv2.imread(str(out / "scene_stages.png"))
@@ -84,14 +85,38 @@ def test_single_mode_with_mask_derived_from_labels(tmp_path, ckpt, capsys):
     scene = toy_scene()
     orig = scene["labels"].copy()
     orig[orig == 26] = 7  # the original has no cars: the edit adds them
-    for name, arr in (("img.png", scene["image"]), ("lab.png", scene["labels"]), ("orig.png", orig),
-                      ("inst.png", scene["instances"].astype(np.uint16))):
+    for name, arr in (
+        ("img.png", scene["image"]),
+        ("lab.png", scene["labels"]),
+        ("orig.png", orig),
+        ("inst.png", scene["instances"].astype(np.uint16)),
+    ):
         cv2.imwrite(str(tmp_path / name), arr)
     style = write_style_dir(tmp_path / "style")
     out = tmp_path / "res" / "edited.png"
-    rc, _, err = _run(["--image", tmp_path / "img.png", "--labels", tmp_path / "lab.png", "--instances",
-                       tmp_path / "inst.png", "--orig-labels", tmp_path / "orig.png", "--style-dir", style,
-                       "--output-file", out, "--style", "car_2", "--device", "cpu", "--checkpoints", ckpt], capsys)
+    rc, _, err = _run(
+        [
+            "--image",
+            tmp_path / "img.png",
+            "--labels",
+            tmp_path / "lab.png",
+            "--instances",
+            tmp_path / "inst.png",
+            "--orig-labels",
+            tmp_path / "orig.png",
+            "--style-dir",
+            style,
+            "--output-file",
+            out,
+            "--style",
+            "car_2",
+            "--device",
+            "cpu",
+            "--checkpoints",
+            ckpt,
+        ],
+        capsys,
+    )
     assert rc == 0, err
     result = cv2.imread(str(out))
     changed = scene["labels"] != orig
@@ -159,8 +184,12 @@ def test_bad_inputs_are_one_line_exit_2(case, words, example, ckpt, tmp_path, ca
     elif case == "unwritable_output":
         out.write_text("a file, not a folder")
         out = out / "sub"
-    _assert_bad(["--checkpoints", ck, "--input", example, "--output", out, "--device", "cpu"], capsys,
-                tmp_path / "out" if case != "unwritable_output" else tmp_path / "none", *words)
+    _assert_bad(
+        ["--checkpoints", ck, "--input", example, "--output", out, "--device", "cpu"],
+        capsys,
+        tmp_path / "out" if case != "unwritable_output" else tmp_path / "none",
+        *words,
+    )
 
 
 def test_bad_arguments_are_one_line(capsys, tmp_path):
@@ -170,9 +199,19 @@ def test_bad_arguments_are_one_line(capsys, tmp_path):
 
 def test_entry_script_reports_one_line(tmp_path):
     proc = subprocess.run(
-        [sys.executable, str(REPO / "fusion" / "test_one_image.py"), "--checkpoints", str(tmp_path / "none"),
-         "--input", str(REPO / "fusion" / "example"), "--output", str(tmp_path / "out")],
-        capture_output=True, text=True, cwd=tmp_path,
+        [
+            sys.executable,
+            str(REPO / "fusion" / "test_one_image.py"),
+            "--checkpoints",
+            str(tmp_path / "none"),
+            "--input",
+            str(REPO / "fusion" / "example"),
+            "--output",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
     )
     assert proc.returncode == 2
     assert len(proc.stderr.strip().splitlines()) == 1 and "download the authors'" in proc.stderr
@@ -193,9 +232,25 @@ def test_existing_results_and_inputs_are_never_overwritten(example, ckpt, tmp_pa
     assert (out / "scene.png").read_bytes() == before
     image = Path(example) / "images" / "scene.png"
     original = image.read_bytes()
-    rc, _, err = _run(["--checkpoints", ckpt, "--image", image, "--labels", Path(example) / "labels" / "scene.png",
-                       "--instances", Path(example) / "inst_map" / "scene.png",
-                       "--mask", Path(example) / "mask" / "scene.png", "--output-file", image, "--overwrite",
-                       "--device", "cpu"], capsys)
+    rc, _, err = _run(
+        [
+            "--checkpoints",
+            ckpt,
+            "--image",
+            image,
+            "--labels",
+            Path(example) / "labels" / "scene.png",
+            "--instances",
+            Path(example) / "inst_map" / "scene.png",
+            "--mask",
+            Path(example) / "mask" / "scene.png",
+            "--output-file",
+            image,
+            "--overwrite",
+            "--device",
+            "cpu",
+        ],
+        capsys,
+    )
     assert rc == 2 and "is one of the edit's input files" in err
     assert image.read_bytes() == original

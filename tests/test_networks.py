@@ -30,11 +30,13 @@ GENERATORS: Dict[str, Callable[[], nn.Module]] = {
     "background": BackgroundGenerator,
     "fusion": FusionGenerator,
 }
-COUNT_NAMES = {"object_inpainting": "fg_inpainting", "object_style": "fg_style", "background": "bg_G",
-               "fusion": "F_stage"}
-STAGE_OF_DISCRIMINATOR = {
-    name: stage for stage, entries in KEYS["training_checkpoints"].items() for name in entries
+COUNT_NAMES = {
+    "object_inpainting": "fg_inpainting",
+    "object_style": "fg_style",
+    "background": "bg_G",
+    "fusion": "F_stage",
 }
+STAGE_OF_DISCRIMINATOR = {name: stage for stage, entries in KEYS["training_checkpoints"].items() for name in entries}
 
 
 def _shapes(state: Dict[str, torch.Tensor], prefix: str = "") -> Dict[str, list]:
@@ -58,8 +60,12 @@ def _counts(net: nn.Module) -> Dict[str, int]:
     params = sum(p.numel() for p in net.parameters())
     buffers = sum(b.numel() for b in net.buffers())
     state = net.state_dict()
-    return {"parameters": params, "buffers": buffers, "state_dict_tensors": len(state),
-            "state_dict_numel": sum(t.numel() for t in state.values())}
+    return {
+        "parameters": params,
+        "buffers": buffers,
+        "state_dict_tensors": len(state),
+        "state_dict_numel": sum(t.numel() for t in state.values()),
+    }
 
 
 @pytest.mark.parametrize("role", list(GENERATORS))
@@ -78,8 +84,10 @@ def test_discriminator_parameter_counts(name):
 
 
 def test_stage_total_parameters():
-    total = sum(sum(p.numel() for p in GENERATORS[r]().parameters()) for r in
-                ("object_inpainting", "object_style", "background"))
+    total = sum(
+        sum(p.numel() for p in GENERATORS[r]().parameters())
+        for r in ("object_inpainting", "object_style", "background")
+    )
     assert total == COUNTS["G_stage_total(fg_inpainting+fg_style+bg_G)"]
 
 

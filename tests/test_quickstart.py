@@ -33,8 +33,14 @@ def test_quickstart_short_run(tmp_path):
     for stage in ("instance_inpainting", "instance_style", "background", "fusion"):
         assert (out / "runs" / stage / "checkpoints" / "latest_ckpt.pth").is_file()
         recorded = load_config(out / "runs" / stage / "config.yaml")
-        assert recorded["run"] == {"device": "cpu", "amp": "none", "channels_last": False, "vgg_weights": "random",
-                                   "submodels": str(out / "checkpoints"), "max_steps": 2}
+        assert recorded["run"] == {
+            "device": "cpu",
+            "amp": "none",
+            "channels_last": False,
+            "vgg_weights": "random",
+            "submodels": str(out / "checkpoints"),
+            "max_steps": 2,
+        }
         assert recorded["model"]["ngf"] == 8 and recorded["data"]["root"] == str(out / "data")
 
 

@@ -143,9 +143,7 @@ def find_candidates(
     sel_ids, sel_cls = ids[order], cls[order]
     masks = (instances[None] == sel_ids[:, None, None]) & (labels[None] == sel_cls[:, None, None])
     gen = generation[order]
-    cands = [
-        Candidate(int(i), int(c), bool(g)) for i, c, g in zip(sel_ids.tolist(), sel_cls.tolist(), gen.tolist())
-    ]
+    cands = [Candidate(int(i), int(c), bool(g)) for i, c, g in zip(sel_ids.tolist(), sel_cls.tolist(), gen.tolist())]
     return cands, masks
 
 

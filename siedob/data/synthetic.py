@@ -308,9 +308,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     p.add_argument("--raw", action="store_true", help="write the official raw tree instead of the prepared layout")
     p.add_argument("--size", type=size_arg, default=None, help="with --raw: photo size WxH (default 2048x1024)")
     p.add_argument("--dense", action="store_true", help="crowded scenes (>= 20 instances each)")
-    p.add_argument("--profile", choices=PROFILE_NAMES, default="cityscapes",
-                   help="street scenes (cityscapes) or rooms (ade20k-room: with --raw, ADEChallengeData2016 and "
-                   "annotations_instance for siedob-prepare-ade20k)")
+    p.add_argument(
+        "--profile",
+        choices=PROFILE_NAMES,
+        default="cityscapes",
+        help="street scenes (cityscapes) or rooms (ade20k-room: with --raw, ADEChallengeData2016 and "
+        "annotations_instance for siedob-prepare-ade20k)",
+    )
     add_overwrite(p, "existing outputs (kept otherwise)")
     add_config(p, "the packaged dataset-preparation settings, prepare.yaml; not with --raw")
     args = p.parse_args(argv)

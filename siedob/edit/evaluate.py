@@ -70,7 +70,7 @@ def _object_outputs(job) -> None:
     net = load_released_network(path, "object_inpainting").to(device)
     pairs = list(zip(job.images, job.masks))
     for start in tqdm(range(0, len(pairs), OBJECT_BATCH), desc="generating (objects)", unit="batch"):
-        chunk = pairs[start:start + OBJECT_BATCH]
+        chunk = pairs[start : start + OBJECT_BATCH]
         imgs, insts, holes, cls_maps = [], [], [], []
         for image, mask in chunk:
             cls = OBJECT_CLASSES[image.parent.parent.parent.name]
@@ -100,4 +100,3 @@ def eval_generator(job) -> None:
         _object_outputs(job)
     else:
         raise SiedobError(f"no generator for mode {job.mode!r}")
-

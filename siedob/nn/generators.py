@@ -97,7 +97,11 @@ class ObjectStyleGenerator(nn.Module):
         self.up = nn.Upsample(scale_factor=2)
 
     def forward(
-        self, cls_map: torch.Tensor, sty_img: torch.Tensor, sty_cls_map: torch.Tensor, inst_mask: torch.Tensor,
+        self,
+        cls_map: torch.Tensor,
+        sty_img: torch.Tensor,
+        sty_cls_map: torch.Tensor,
+        inst_mask: torch.Tensor,
         code: Optional[torch.Tensor] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         x, code = self.synthesise(cls_map, sty_img, sty_cls_map, code)
@@ -105,7 +109,10 @@ class ObjectStyleGenerator(nn.Module):
         return x, code, cycle
 
     def synthesise(
-        self, cls_map: torch.Tensor, sty_img: torch.Tensor, sty_cls_map: torch.Tensor,
+        self,
+        cls_map: torch.Tensor,
+        sty_img: torch.Tensor,
+        sty_cls_map: torch.Tensor,
         code: Optional[torch.Tensor] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor]:
         """``(image, style_code)`` without the cycle code, which only training uses (the edit chain's call).
@@ -226,7 +233,11 @@ class ObjectStyleWrapper(nn.Module):
         self.fg_style = ObjectStyleGenerator(ngf)
 
     def forward(
-        self, cls_map: torch.Tensor, sty_img: torch.Tensor, sty_cls_map: torch.Tensor, inst_mask: torch.Tensor,
+        self,
+        cls_map: torch.Tensor,
+        sty_img: torch.Tensor,
+        sty_cls_map: torch.Tensor,
+        inst_mask: torch.Tensor,
         code: Optional[torch.Tensor] = None,
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         return self.fg_style(cls_map, sty_img, sty_cls_map, inst_mask, code)

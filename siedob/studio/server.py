@@ -386,7 +386,10 @@ def create_app(studio: Studio) -> Starlette:
 
     async def internal_error(request: Request, exc: Exception) -> Response:
         log.error(
-            "internal error on %s %s:\n%s", request.method, request.url.path, "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            "internal error on %s %s:\n%s",
+            request.method,
+            request.url.path,
+            "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
         )
         line = str(exc).splitlines()[0] if str(exc) else ""
         return JSONResponse({"error": f"internal error: {type(exc).__name__}: {line}"}, status_code=500)

@@ -23,7 +23,27 @@ VGG19_FILE = "vgg19-dcbb9e9d.pth"
 VGG19_URL = "https://download.pytorch.org/models/" + VGG19_FILE
 #: torchvision's VGG19 ("E") configuration: channel counts, "M" for 2×2 max pooling.
 VGG19_CFG: Sequence[Union[int, str]] = (
-    64, 64, "M", 128, 128, "M", 256, 256, 256, 256, "M", 512, 512, 512, 512, "M", 512, 512, 512, 512, "M",
+    64,
+    64,
+    "M",
+    128,
+    128,
+    "M",
+    256,
+    256,
+    256,
+    256,
+    "M",
+    512,
+    512,
+    512,
+    512,
+    "M",
+    512,
+    512,
+    512,
+    512,
+    "M",
 )
 #: The perceptual loss splits ``features`` after indices 1, 6, 11, 20, 29 (relu1_1 … relu5_1).
 VGG_SPLITS = (2, 7, 12, 21, 30)
