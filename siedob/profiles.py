@@ -64,7 +64,7 @@ class ObjectClass:
 
 @dataclass(frozen=True)
 class LoaderRules:
-    """Object-selection rules of one scene loader (SPEC §5.3 step 3): the G_B or the F/edit loader.
+    """Object-selection rules of one scene loader (docs/spec.md §5.3 step 3): the G_B or the F/edit loader.
 
     ``aspect`` maps a label id to the open interval its box height / width must fall in;
     ``crop_size`` maps a label id to the (height, width) its crops are resized to;
@@ -222,7 +222,7 @@ def _read_json(*parts: str) -> Any:
 
 
 def _cityscapes() -> DatasetProfile:
-    """Today's Cityscapes behaviour (SPEC §1, §5): ids 0..33, 0 read as 33, cars and persons."""
+    """Today's Cityscapes behaviour (docs/spec.md §1, §5): ids 0..33, 0 read as 33, cars and persons."""
     labels = tuple(
         LabelClass(r["id"], r["name"], tuple(r["rgb"]), bool(r["has_instances"]), r["train_id"])
         for r in _read_json("cityscapes", "labels.json")["classes"]

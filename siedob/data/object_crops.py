@@ -1,4 +1,4 @@
-"""Object crops for the object datasets, cut from the full-resolution photo (SPEC §5.1 rules, any dataset).
+"""Object crops for the object datasets, cut from the full-resolution photo (docs/spec.md §5.1 rules, any dataset).
 
 Written for ``siedob-prepare-ade20k`` as the general form of ``siedob-prepare-cityscapes``' crop
 loop: the class table is a parameter (instances of other classes are left alone) and the photo may
