@@ -18,6 +18,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from siedob.data.drawing import draw as _draw
+from siedob.data.drawing import poly as _poly
+from siedob.data.drawing import smooth_noise as _smooth_noise
 from siedob.data.io import PathLike, write_atomic
 from siedob.errors import UsageError, run_cli
 from siedob.labels import CAR, INSTANCE_FACTOR, PERSON, palette
@@ -52,33 +55,6 @@ class Scene(NamedTuple):
 def _bgr(label_id: int) -> np.ndarray:
     """Official colour of a class, in BGR float."""
     return palette()[label_id][::-1].astype(np.float32)
-
-
-def _smooth_noise(rng: np.random.Generator, h: int, w: int, cell: int, channels: int) -> np.ndarray:
-    """Low-frequency noise in [-1, 1]: a coarse random grid upsampled bilinearly."""
-    gh, gw = max(2, h // cell), max(2, w // cell)
-    grid = rng.uniform(-1, 1, (gh, gw, channels)).astype(np.float32)
-    out = cv2.resize(grid, (w, h), interpolation=cv2.INTER_LINEAR)
-    return out.reshape(h, w, channels)
-
-
-def _poly(points: Sequence[Tuple[float, float]]) -> np.ndarray:
-    """Float (x, y) points to the int32 polygon array cv2 expects."""
-    return np.round(np.asarray(points, np.float64)).astype(np.int32)[None]
-
-
-def _draw(maps: Tuple[np.ndarray, ...], values: Sequence, shape: str, *args) -> None:
-    """Draw one filled primitive with the same geometry into several maps (image, labels, instances)."""
-    for arr, val in zip(maps, values):
-        colour = tuple(float(v) for v in np.atleast_1d(val))
-        if shape == "rect":
-            (x0, y0), (x1, y1) = args
-            cv2.rectangle(arr, (int(x0), int(y0)), (int(x1), int(y1)), colour, -1)
-        elif shape == "poly":
-            cv2.fillPoly(arr, _poly(args[0]), colour)
-        else:
-            (cx, cy), (ax, ay) = args
-            cv2.ellipse(arr, (int(cx), int(cy)), (max(1, int(ax)), max(1, int(ay))), 0, 0, 360, colour, -1)
 
 
 def _draw_background(rng: np.random.Generator, h: int, w: int, horizon: float) -> Tuple[np.ndarray, np.ndarray]:

@@ -20,8 +20,9 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from siedob.data.drawing import draw as _draw
+from siedob.data.drawing import smooth_noise as _smooth_noise
 from siedob.data.io import DataError, PathLike, write_atomic
-from siedob.data.synthetic import _draw, _smooth_noise
 from siedob.errors import UsageError
 from siedob.files import atomic_write_bytes
 from siedob.profiles import get_profile
