@@ -1,4 +1,4 @@
-"""G_B's boundary-anchored patches (SPEC §4): windows around random pixels of the mask boundary.
+"""G_B's boundary-anchored patches (docs/spec.md §4): windows around random pixels of the mask boundary.
 
 The windows are drawn on the host from the loader's mask (before upload), so the training step never
 reads the device back. The rule is the authors' ``crop_patch``: a uniformly chosen boundary pixel of
