@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from torch.overrides import TorchFunctionMode
 
 from siedob.data.disassembly import EDIT_RULES, disassemble
 from siedob.data.io import image_to_tensor
@@ -25,6 +24,7 @@ from tests.support.edit import (
     write_style_dir,
 )
 from tests.support.legacy_chain import legacy_compose
+from tests.support.no_wait import BlockingCopies
 
 
 @pytest.fixture(scope="module")
@@ -71,37 +71,13 @@ def test_batched_equals_one_at_a_time(editor, bank):
     assert torch.allclose(ours, ref, atol=1e-4), (ours - ref).abs().max()
 
 
-class _BlockingUploads(TorchFunctionMode):
-    """Records every host-to-device copy that blocks the host on CUDA: ``.to(device)`` or ``copy_``
-    without ``non_blocking``, and ``torch.tensor(data, device=device)``."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.found: list = []
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        if func in (torch.tensor, torch.as_tensor, torch.asarray):
-            device = kwargs.get("device")
-            if device is not None and torch.device(device).type != "cpu":
-                self.found.append(f"torch.{func.__name__}(..., device={device})")
-        elif func is torch.Tensor.to and args[0].device.type == "cpu":
-            device, _, non_blocking, _ = torch._C._nn._parse_to(*args[1:], **kwargs)
-            if device is not None and device.type != "cpu" and not non_blocking:
-                self.found.append(f"blocking .to({device}) of a {tuple(args[0].shape)} tensor")
-        elif func is torch.Tensor.copy_ and args[1].device.type == "cpu" and args[0].device.type != "cpu":
-            if not (args[2] if len(args) > 2 else kwargs.get("non_blocking", False)):
-                self.found.append(f"blocking copy_ of a {tuple(args[1].shape)} tensor")
-        return func(*args, **kwargs)
-
-
 def test_device_side_never_waits_for_the_device(bank):
     """The whole device part of the chain runs on the meta device, where every data-dependent host read
     (``.item()``, ``bool(t)``, ``.tolist()``, ``.cpu()``, ``nonzero``, boolean indexing) raises; and every
     upload is non-blocking. So on CUDA the host never waits for the GPU between inputs and result."""
     meta = Editor(*small_networks(), device=torch.device("meta"))
     scene = toy_scene(128, 192, seed=1)
-    with _BlockingUploads() as uploads:
+    with BlockingCopies() as uploads:
         st = meta.edit(scene["image"], scene["labels"], scene["instances"], scene["mask"], bank)
     assert uploads.found == []
     assert [o.generation for o in st.objects] == [False, True, False]

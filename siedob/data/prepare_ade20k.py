@@ -15,7 +15,6 @@ is missing), the source is never written, and malformed input stops with one lin
 from __future__ import annotations
 
 import json
-import multiprocessing
 import os
 import statistics
 import sys
@@ -26,12 +25,20 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
-from tqdm import tqdm
 
 from siedob.cli import Parser, add_config, add_overwrite, check_output_dir, existing_dir, positive_int
 from siedob.data.io import DataError, PathLike, read_bgr, read_unchanged
 from siedob.data.object_crops import cut_object_crops
-from siedob.data.prepare_cityscapes import Settings, Summary, _put, finalize, load_settings, marker_path, png_header
+from siedob.data.prepare_cityscapes import (
+    Settings,
+    Summary,
+    _put,
+    finalize,
+    load_settings,
+    marker_path,
+    png_header,
+    run_jobs,
+)
 from siedob.errors import UsageError, run_cli
 from siedob.files import atomic_write_bytes
 from siedob.profiles import DatasetProfile, ade20k_room_profile, get_profile
@@ -453,21 +460,7 @@ def run(
     summary = AdeSummary(settings.scenes)
     summary.add(selection)
     jobs = [(s, str(dst), settings, overwrite) for s in samples]
-    errors: List[str] = []
-    with tqdm(total=len(jobs), desc="prepare", unit="scene") as bar:
-        if workers <= 1:
-            results = map(_process, jobs)
-            for status, value in results:
-                (summary.add if status == "ok" else errors.append)(value)
-                bar.update()
-        else:
-            with multiprocessing.get_context("fork").Pool(workers) as pool:
-                for status, value in pool.imap_unordered(_process, jobs):
-                    (summary.add if status == "ok" else errors.append)(value)
-                    bar.update()
-    if errors:
-        more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
-        raise DataError("; ".join(sorted(errors)[:3]) + more)
+    run_jobs(_process, jobs, workers, summary.add)
     summary.add(finalize(dst, settings.base, overwrite))
     return summary
 

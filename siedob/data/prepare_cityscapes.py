@@ -19,7 +19,7 @@ import sys
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -311,23 +311,33 @@ def run(src: PathLike, dst: PathLike, workers: int, overwrite: bool, settings: S
     samples = find_raw_samples(src, settings)
     dst.mkdir(parents=True, exist_ok=True)
     jobs = [(s, str(dst), settings, overwrite) for s in samples]
-    summary, errors = Summary(), []
+    summary = Summary()
+    run_jobs(_process, jobs, workers, summary.add)
+    summary.add(finalize(dst, settings, overwrite))
+    return summary
+
+
+def run_jobs(process: Callable[[Any], Tuple[str, Any]], jobs: Sequence[Any], workers: int, add: Callable) -> None:
+    """Run ``process`` on every job (in ``workers`` forked processes when > 1) with a progress bar.
+
+    Each result is ``("ok", stats)``, handed to ``add``, or ``("error", message)``; any error stops
+    the run afterwards with the first three messages on one line.
+    """
+    errors: List[str] = []
     with tqdm(total=len(jobs), desc="prepare", unit="scene") as bar:
         if workers <= 1:
-            results = map(_process, jobs)
+            results = map(process, jobs)
             for status, value in results:
-                (summary.add if status == "ok" else errors.append)(value)
+                (add if status == "ok" else errors.append)(value)
                 bar.update()
         else:
             with multiprocessing.get_context("fork").Pool(workers) as pool:
-                for status, value in pool.imap_unordered(_process, jobs):
-                    (summary.add if status == "ok" else errors.append)(value)
+                for status, value in pool.imap_unordered(process, jobs):
+                    (add if status == "ok" else errors.append)(value)
                     bar.update()
     if errors:
         more = f" (and {len(errors) - 3} more)" if len(errors) > 3 else ""
         raise DataError("; ".join(sorted(errors)[:3]) + more)
-    summary.add(finalize(dst, settings, overwrite))
-    return summary
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
