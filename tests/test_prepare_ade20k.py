@@ -7,7 +7,6 @@ import re
 import shutil
 import subprocess
 import sys
-from collections import Counter
 from pathlib import Path
 
 import cv2
@@ -15,12 +14,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from siedob.data import prepare_ade20k, prepare_cityscapes
+from siedob.data import prepare_ade20k
 from siedob.data.io import DataError
-from siedob.data.object_crops import cut_object_crops
-from siedob.data.prepare_cityscapes import load_settings
 from siedob.data.synthetic import main as synthetic_main
-from siedob.data.synthetic import scene_for
 from siedob.data.synthetic_ade import write_prepared_ade, write_raw_ade
 from siedob.errors import run_cli
 
@@ -348,24 +344,3 @@ def test_synthetic_command_raw_then_prepare(tmp_path, capsys):
     assert stems(tmp_path / "out" / "test" / "images") == ["ADE_val_00000001"]
     assert run_cli(synthetic_main, [*args, "--dense"]) == 2
     assert "--dense" in capsys.readouterr().err
-
-
-def test_object_crops_reproduce_the_cityscapes_tool(tmp_path):
-    # the general crop loop, given Cityscapes' classes, writes byte-identical files to the Cityscapes tool's
-    settings = load_settings()
-    scene = scene_for(5, 0, 512, 1024)
-    small = cv2.resize(scene.instances.astype(np.uint16), (512, 256), interpolation=cv2.INTER_NEAREST)
-    args = ("test", "city_000000_000019", scene.image, scene.instances, small.astype(np.int32))
-    theirs, ours = tmp_path / "theirs", tmp_path / "ours"
-    objects_theirs, skipped_theirs = prepare_cityscapes._object_crops(
-        theirs, "val", *args[1:], settings, False, Counter()
-    )
-    objects_ours, skipped_ours, _ = cut_object_crops(ours, *args, {26: "car", 24: "person"}, settings, False, Counter())
-    assert objects_ours == objects_theirs and sum(objects_ours.values()) >= 3
-    assert {k: v for k, v in skipped_ours.items() if "vanished" not in k} == {
-        k: v for k, v in skipped_theirs.items() if "vanished" not in k
-    }
-    files = sorted(str(p.relative_to(theirs)) for p in theirs.rglob("*") if p.is_file())
-    assert files and files == sorted(str(p.relative_to(ours)) for p in ours.rglob("*") if p.is_file())
-    for rel in files:
-        assert (theirs / rel).read_bytes() == (ours / rel).read_bytes(), rel

@@ -3,19 +3,30 @@
 Written for ``siedob-prepare-ade20k`` as the general form of ``siedob-prepare-cityscapes``' crop
 loop: the class table is a parameter (instances of other classes are left alone) and the photo may
 be any multiple of the prepared map's size, whole-numbered or not. On Cityscapes it writes the same
-files (``tests/test_prepare_ade20k.py`` checks it), so that tool can call it too.
+files, and that tool calls it.
 """
 
 from __future__ import annotations
 
 from collections import Counter
 from pathlib import Path
-from typing import Dict, List, Mapping, Tuple
+from typing import TYPE_CHECKING, Dict, List, Mapping, Tuple
 
 import cv2
 import numpy as np
 
-from siedob.data.prepare_cityscapes import Settings, _put
+from siedob.data.io import write_atomic
+
+if TYPE_CHECKING:
+    from siedob.data.prepare_cityscapes import Settings
+
+
+def put_output(path: Path, img: np.ndarray, overwrite: bool, written: Counter, params: tuple = ()) -> None:
+    """Write one output unless it exists (and ``overwrite`` is off); count it by folder."""
+    if path.exists() and not overwrite:
+        return
+    write_atomic(path, img, params)
+    written[path.parent.name] += 1
 
 
 def cut_object_crops(
@@ -71,8 +82,8 @@ def cut_object_crops(
         stem = f"{cname}_{name}_{kk[cname]:02d}"
         kk[cname] += 1
         folder = Path(dst) / "object_datasets" / cname / osplit
-        _put(folder / "images" / f"{stem}.jpg", crop, overwrite, written, jpeg)
-        _put(folder / "inst_mask" / f"{stem}.png", obj_mask, overwrite, written)
+        put_output(folder / "images" / f"{stem}.jpg", crop, overwrite, written, jpeg)
+        put_output(folder / "inst_mask" / f"{stem}.png", obj_mask, overwrite, written)
         objects[f"{cname}/{osplit}"] += 1
         aspects.setdefault(cname, []).append(round((b1 - b0) / (b3 - b2), 4))
     return objects, skipped, aspects

@@ -28,11 +28,10 @@ import numpy as np
 
 from siedob.cli import Parser, add_config, add_overwrite, check_output_dir, existing_dir, positive_int
 from siedob.data.io import DataError, PathLike, read_bgr, read_unchanged
-from siedob.data.object_crops import cut_object_crops
+from siedob.data.object_crops import cut_object_crops, put_output
 from siedob.data.prepare_cityscapes import (
     Settings,
     Summary,
-    _put,
     finalize,
     load_settings,
     marker_path,
@@ -189,9 +188,9 @@ def prepare_scene(
     else:
         lab_out, ins_out = lab, ins
     out = dst / osplit
-    _put(out / "images" / f"{name}.jpg", small, overwrite, written, jpeg)
-    _put(out / "labels" / f"{name}.png", lab_out, overwrite, written)
-    _put(out / "inst_map" / f"{name}.png", ins_out, overwrite, written)
+    put_output(out / "images" / f"{name}.jpg", small, overwrite, written, jpeg)
+    put_output(out / "labels" / f"{name}.png", lab_out, overwrite, written)
+    put_output(out / "inst_map" / f"{name}.png", ins_out, overwrite, written)
     objects, skipped, aspects = cut_object_crops(
         dst,
         osplit,

@@ -31,6 +31,7 @@ from siedob.configs.schema import PrepareSettings
 from siedob.data.eval_masks import write_fixed_protocol_masks
 from siedob.data.io import DataError, PathLike, read_bgr, read_instances, read_unchanged, write_atomic
 from siedob.data.masks import brush_mask_from_config, object_train_mask
+from siedob.data.object_crops import cut_object_crops, put_output
 from siedob.errors import run_cli
 from siedob.files import atomic_write_bytes
 from siedob.labels import OBJECT_CLASSES
@@ -83,14 +84,6 @@ def _fmt(counter: Mapping[str, int]) -> str:
     return ", ".join(f"{k} {v}" for k, v in sorted(counter.items())) or "none"
 
 
-def _put(path: Path, img: np.ndarray, overwrite: bool, written: Counter, params: tuple = ()) -> None:
-    """Write one output unless it exists (and ``overwrite`` is off); count it by folder."""
-    if path.exists() and not overwrite:
-        return
-    write_atomic(path, img, params)
-    written[path.parent.name] += 1
-
-
 def _object_crops(
     dst: Path,
     split: str,
@@ -103,44 +96,10 @@ def _object_crops(
     written: Counter,
 ) -> Tuple[Counter, Counter]:
     """Cut every car and person instance from the full-resolution photo (docs/spec.md §5.1 rules)."""
-    objects, skipped = Counter(), Counter()
-    h, w = inst.shape
-    scale = photo.shape[1] // w
     names = {v: k for k, v in OBJECT_CLASSES.items()}
-    ids = np.unique(inst[inst >= 1000])
-    full_ids = np.unique(inst_full[inst_full >= 1000])
-    for iid in np.setdiff1d(full_ids, ids):
-        if iid // 1000 in names:
-            skipped[f"{names[iid // 1000]}: vanished at {w}x{h}"] += 1
-    kk = Counter()
-    jpeg = (cv2.IMWRITE_JPEG_QUALITY, settings.jpeg_quality)
-    for iid in ids:
-        cname = names.get(int(iid) // 1000)
-        if cname is None:
-            continue
-        m = inst == iid
-        rows, cols = np.flatnonzero(m.any(1)), np.flatnonzero(m.any(0))
-        b0, b1 = max(0, rows[0] - settings.margin), min(h, rows[-1] + settings.margin + 1)
-        b2, b3 = max(0, cols[0] - settings.margin), min(w, cols[-1] + settings.margin + 1)
-        if min(b1 - b0, b3 - b2) < settings.min_short_side:
-            skipped[f"{cname}: short side < {settings.min_short_side} px"] += 1
-            continue
-        thr = settings.fill_ratio[cname]
-        if not m.sum() / ((b1 - b0) * (b3 - b2)) > thr:
-            skipped[f"{cname}: fill ratio <= {thr}"] += 1
-            continue
-        window = (slice(b0 * scale, b1 * scale), slice(b2 * scale, b3 * scale))
-        oh, ow = settings.object_size[cname]
-        crop = cv2.resize(photo[window], (ow, oh), interpolation=cv2.INTER_AREA)
-        obj_mask = (inst_full[window] == iid).astype(np.uint8) * 255
-        obj_mask = cv2.resize(obj_mask, (ow, oh), interpolation=cv2.INTER_NEAREST)
-        osplit = SPLITS[split]
-        stem = f"{cname}_{name}_{kk[cname]:02d}"
-        kk[cname] += 1
-        base = dst / "object_datasets" / cname / osplit
-        _put(base / "images" / f"{stem}.jpg", crop, overwrite, written, jpeg)
-        _put(base / "inst_mask" / f"{stem}.png", obj_mask, overwrite, written)
-        objects[f"{cname}/{osplit}"] += 1
+    objects, skipped, _ = cut_object_crops(
+        dst, SPLITS[split], name, photo, inst_full, inst, names, settings, overwrite, written
+    )
     return objects, skipped
 
 
@@ -175,14 +134,14 @@ def prepare_sample(
     out = dst / SPLITS[split]
     if split == "train":
         parts = {name: (slice(None), slice(None))}
-        _put(out / "images2048" / f"{name}.jpg", photo, overwrite, written, jpeg)
+        put_output(out / "images2048" / f"{name}.jpg", photo, overwrite, written, jpeg)
     else:
         ts = settings.test_size
         parts = {f"{name}_l": (slice(0, ts), slice(0, ts)), f"{name}_r": (slice(0, ts), slice(w - ts, w))}
     for pname, win in parts.items():
-        _put(out / "images" / f"{pname}.jpg", small[win], overwrite, written, jpeg)
-        _put(out / "labels" / f"{pname}.png", lab[win], overwrite, written)
-        _put(out / "inst_map" / f"{pname}.png", ins[win], overwrite, written)
+        put_output(out / "images" / f"{pname}.jpg", small[win], overwrite, written, jpeg)
+        put_output(out / "labels" / f"{pname}.png", lab[win], overwrite, written)
+        put_output(out / "inst_map" / f"{pname}.png", ins[win], overwrite, written)
     objects, skipped = _object_crops(dst, split, name, photo, inst, ins.astype(np.int32), settings, overwrite, written)
     stats = {
         "scenes": {SPLITS[split]: len(parts)},
