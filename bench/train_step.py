@@ -34,8 +34,9 @@ from siedob.labels import CAR, PERSON  # noqa: E402
 from siedob.maps import edge_map  # noqa: E402
 from siedob.model import SceneBatch  # noqa: E402
 from siedob.nn import BackgroundGenerator, ObjectInpaintingGenerator, ObjectStyleGenerator  # noqa: E402
+from siedob.stages import STAGES as STAGE_TABLE  # noqa: E402
 from siedob.train.distributed import DistContext  # noqa: E402
-from siedob.train.stages import STAGE_TRAINERS, FusionTrainer, ObjectStyleTrainer, _cat  # noqa: E402
+from siedob.train.stages import FusionTrainer, ObjectStyleTrainer, _cat  # noqa: E402
 from siedob.train.trainer import Tensors, Trainer  # noqa: E402
 from siedob.train.vgg import VGG19Features  # noqa: E402
 
@@ -154,7 +155,9 @@ def baseline_class(stage: str) -> Type[Trainer]:
         return PerSceneFusion
     if stage == "instance_style":
         return AuthorsObjectStyle
-    return type(f"Authors{STAGE_TRAINERS[stage].__name__}", (AuthorsOrder, STAGE_TRAINERS[stage]), {})
+    return type(
+        f"Authors{STAGE_TABLE[stage].trainer_class().__name__}", (AuthorsOrder, STAGE_TABLE[stage].trainer_class()), {}
+    )
 
 
 def time_steps(trainer, batch, steps: int, warmup: int) -> float:
@@ -207,7 +210,7 @@ def main() -> None:
             else:
                 batch = scene_batch(bs)
             for name, amp, cl in variants:
-                cls = baseline_class(stage) if name == "baseline" else STAGE_TRAINERS[stage]
+                cls = baseline_class(stage) if name == "baseline" else STAGE_TABLE[stage].trainer_class()
                 extra = {"submodels": sub} if stage == "fusion" else {}
                 trainer = cls(cfg, DistContext(device=device), amp=amp, channels_last=cl, vgg=vgg, **extra)
                 if stage == "fusion":
