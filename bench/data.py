@@ -29,7 +29,7 @@ from torch.utils.data import Dataset
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from siedob.config import default_config_path, load_config  # noqa: E402
+from siedob.config import load_stage_config  # noqa: E402
 from siedob.data.datasets import ObjectDataset, SceneDataset  # noqa: E402
 from siedob.data.synthetic import write_prepared  # noqa: E402
 from siedob.labels import BACKGROUND_CLASSES  # noqa: E402
@@ -250,10 +250,7 @@ def main(argv: List[str] = None) -> int:
             args.root = tmp.name
         write_prepared(args.root, max(args.dense, 6), seed=0, dense=True)
     root = Path(args.root)
-    cfg = {
-        s: load_config(default_config_path(s))["data"]
-        for s in ("instance_inpainting", "instance_style", "background", "fusion")
-    }
+    cfg = {s: load_stage_config(s)["data"] for s in ("instance_inpainting", "instance_style", "background", "fusion")}
     no_cache = {s: {**c, "cache_crops": False} for s, c in cfg.items()}
     rows = [
         (

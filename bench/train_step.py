@@ -27,7 +27,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from siedob.checkpoints import save_released  # noqa: E402
-from siedob.config import default_config_path, load_config  # noqa: E402
+from siedob.config import load_stage_config  # noqa: E402
 from siedob.data.disassembly import EDIT_RULES, disassemble  # noqa: E402
 from siedob.data.style_bank import ClassBank, StyleBank  # noqa: E402
 from siedob.labels import CAR, PERSON  # noqa: E402
@@ -203,7 +203,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         sub = submodels(Path(tmp)) if "fusion" in args.stages else None
         for stage in args.stages:
-            cfg = load_config(default_config_path(stage), ["train.num_workers=0"])
+            cfg = load_stage_config(stage, overrides=["train.num_workers=0"])
             bs = args.batch or max(1, round(int(cfg["train"]["batch_size"]) * scale))
             if stage in ("instance_inpainting", "instance_style"):
                 batch = object_batch(bs, stage == "instance_style")

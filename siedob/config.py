@@ -32,7 +32,6 @@ __all__ = [
     "Stage",
     "apply_overrides",
     "config_differences",
-    "default_config_path",
     "dump_config",
     "load_config",
     "load_prepare_settings",
@@ -87,10 +86,7 @@ def _read_yaml(path: Optional[PathLike], resource: str) -> tuple:
 
 def load_stage_config(stage: str, path: Optional[PathLike] = None, overrides: Iterable[str] = ()) -> Dict[str, Any]:
     """The resolved, validated config of ``stage``: the packaged one or ``path``, with ``overrides`` applied."""
-    spec = _stage(stage)
-    cfg, where = _read_yaml(path, spec.config)
-    if cfg.get("stage", stage) != stage:
-        raise ConfigError(f"{where}: config is for stage {cfg.get('stage')!r}, not {stage!r}")
+    cfg, where = _read_yaml(path, _stage(stage).config)
     return resolve_stage_config(stage, cfg, overrides, where)
 
 
@@ -112,18 +108,13 @@ def _with_overrides(resolved: Dict[str, Any], cls: type, overrides: Iterable[str
     return resolved
 
 
-def default_config_path(stage: str) -> Path:
-    """Where the packaged config of ``stage`` lies in the installed package (to copy it, or pass it on)."""
-    return Path(str(resources.files("siedob.configs").joinpath(_stage(stage).config)))
-
-
 def load_config(path: PathLike, overrides: Iterable[str] = ()) -> Dict[str, Any]:
     """A stage config file (its ``stage:`` key says which schema applies), validated, with overrides."""
     cfg, where = _read_yaml(path, "")
     stage = cfg.get("stage")
     if stage not in STAGES:
         raise ConfigError(f"{where}: 'stage' must be one of {', '.join(STAGES)}, got {stage!r}")
-    return load_stage_config(stage, path, overrides)
+    return resolve_stage_config(stage, cfg, overrides, where)
 
 
 def load_prepare_settings(path: Optional[PathLike] = None, overrides: Iterable[str] = ()) -> schema.PrepareSettings:

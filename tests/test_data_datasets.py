@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from siedob.config import default_config_path, load_config
+from siedob.config import load_stage_config
 from siedob.data.datasets import ObjectDataset, SceneDataset, collate_scenes
 from siedob.data.io import image_to_tensor, tensor_to_image
 from siedob.data.synthetic import write_prepared
@@ -19,7 +19,7 @@ CAR, PERSON = 26, 24
 
 
 def data_cfg(stage):
-    return load_config(default_config_path(stage))["data"]
+    return load_stage_config(stage)["data"]
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from siedob.config import default_config_path, load_config
+from siedob.config import load_stage_config
 from siedob.data.disassembly import (
     EDIT_RULES,
     Rules,
@@ -263,8 +263,8 @@ def test_one_hot_and_class_map():
 
 def test_rules_equal_the_spec():
     """The edit chain's constants and both loaders' rules equal F_RULES / GB_RULES (docs/spec.md §5.3, §8)."""
-    fusion = load_config(default_config_path("fusion"))["data"]
-    background = load_config(default_config_path("background"))["data"]
+    fusion = load_stage_config("fusion")["data"]
+    background = load_stage_config("background")["data"]
     assert EDIT_RULES == F_RULES
     assert rules_from_config(fusion, train=False) == F_RULES and rules_from_config(fusion, train=True) == F_RULES
     assert rules_from_config(background, train=True) == GB_RULES

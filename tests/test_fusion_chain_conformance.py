@@ -19,7 +19,7 @@ import pytest
 import torch
 
 from siedob.checkpoints import RELEASED, save_released
-from siedob.config import default_config_path, load_config
+from siedob.config import load_stage_config
 from siedob.data.disassembly import SceneObject
 from siedob.data.style_bank import ClassBank, StyleBank
 from siedob.labels import CAR, PERSON
@@ -142,7 +142,7 @@ def _trainer(ref: Dict, detweights, tmp: Path) -> FusionTrainer:
     for role, net in nets.items():
         net.load_state_dict(detweights.fill(net.state_dict(), seed=int(ref["meta"]["weights_seed"])), strict=True)
         save_released(net, tmp / RELEASED[role].filename, role)
-    cfg = load_config(default_config_path("fusion"), ["model.ngf=4", "model.ndf=4"])
+    cfg = load_stage_config("fusion", overrides=["model.ngf=4", "model.ndf=4"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return FusionTrainer(cfg, vgg=tiny_vgg(), submodels=tmp)

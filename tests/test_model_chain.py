@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from siedob.config import default_config_path, load_config
+from siedob.config import load_stage_config
 from siedob.data.disassembly import EDIT_RULES, disassemble
 from siedob.data.io import image_to_tensor
 from siedob.data.style_bank import ClassBank, StyleBank
@@ -209,7 +209,7 @@ def test_a_batched_train_mode_forward_advances_the_power_iteration_once_per_obje
 @pytest.fixture(scope="module")
 def trainer(nets, tmp_path_factory) -> FusionTrainer:
     sub = write_checkpoints(tmp_path_factory.mktemp("submodels"), nets)
-    cfg = load_config(default_config_path("fusion"), overrides("fusion"))
+    cfg = load_stage_config("fusion", overrides=overrides("fusion"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t = FusionTrainer(cfg, vgg=tiny_vgg(), submodels=Path(sub))
