@@ -5,6 +5,10 @@ Released sub-network files (docs/spec.md §6): ``object_inpainting.pth`` → ``{
 ``Fnet.pth`` → ``{'netG_F': ...}``. Everything is loaded with ``weights_only=True`` so that a
 downloaded file cannot run code, and strictly: a missing, unexpected or mis-shaped tensor is
 reported by file and key.
+
+Files of a dataset profile other than Cityscapes also hold ``{'siedob_profile': name}`` beside the
+network; a file without it is a Cityscapes file (the authors' format, kept byte for byte). Loading a
+file for another profile than the one it was trained for is a :class:`CheckpointError`.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from torch import nn
 from siedob.errors import SiedobError, run_cli
 from siedob.files import atomic_write
 from siedob.nn import skip_init
+from siedob.profiles import DEFAULT_PROFILE, PROFILE_NAMES, DatasetProfile, ProfileLike, as_profile
 from siedob.stages import STAGES
 
 PathLike = Union[str, Path]
@@ -48,6 +53,9 @@ _ENTRIES = {
 
 #: The four released sub-network files, by network role (file names from the stage table).
 RELEASED: Dict[str, ReleasedFormat] = {s.role: ReleasedFormat(s.released, *_ENTRIES[s.role]) for s in STAGES.values()}
+
+#: Top-level entry naming the dataset profile of a released file (absent: Cityscapes, the authors' files).
+PROFILE_ENTRY = "siedob_profile"
 
 #: For layers whose input width is ``lab_dim + offset``: a shape mismatch there names the lab_dims.
 LAB_DIM_OFFSETS: Dict[str, Dict[str, int]] = {
@@ -145,10 +153,28 @@ def _format(role: str) -> ReleasedFormat:
     return RELEASED[role]
 
 
-def read_released(path: PathLike, role: str, mmap: bool = False) -> Dict[str, torch.Tensor]:
-    """The network's own state dict (prefix removed) from a released-format file (``mmap``: see load_file)."""
+def file_profile(obj: Mapping[str, Any], path: PathLike) -> str:
+    """The dataset profile a loaded released file records (no entry: Cityscapes)."""
+    name = obj.get(PROFILE_ENTRY, DEFAULT_PROFILE)
+    if name not in PROFILE_NAMES:
+        raise CheckpointError(f"{path}: unknown dataset profile {name!r} (known: {', '.join(PROFILE_NAMES)})")
+    return name
+
+
+def check_profile(found: str, wanted: ProfileLike, path: PathLike) -> None:
+    """A file trained for one profile cannot serve another: one clear error naming both."""
+    if wanted is not None and found != as_profile(wanted).name:
+        raise CheckpointError(
+            f"{path}: trained for the {found} dataset profile, not {as_profile(wanted).name}; "
+            f"use networks trained with data.profile={as_profile(wanted).name}"
+        )
+
+
+def read_released_file(path: PathLike, role: str, mmap: bool = False) -> tuple:
+    """``(state dict without prefix, profile name)`` of a released-format file (``mmap``: see load_file)."""
     fmt = _format(role)
     obj = load_file(path, mmap=mmap)
+    profile = file_profile(obj, path)
     if fmt.entry not in obj:
         found = ", ".join(map(str, obj)) or "nothing"
         raise CheckpointError(f"{path}: no '{fmt.entry}' entry (found: {found}); is this the {fmt.filename} file?")
@@ -160,25 +186,41 @@ def read_released(path: PathLike, role: str, mmap: bool = False) -> Dict[str, to
         if bad:
             raise CheckpointError(f"{path}: key {bad[0]} in '{fmt.entry}' lacks the '{fmt.prefix}' prefix")
         state = {k[len(fmt.prefix) :]: v for k, v in state.items()}
-    return dict(state)
+    return dict(state), profile
 
 
-def load_released(net: nn.Module, path: PathLike, role: str) -> nn.Module:
-    """Load a released-format file strictly into the bare network (G_OI, G_OG, G_B or F)."""
-    state = read_released(path, role)
+def read_released(path: PathLike, role: str, mmap: bool = False) -> Dict[str, torch.Tensor]:
+    """The network's own state dict (prefix removed) from a released-format file (``mmap``: see load_file)."""
+    return read_released_file(path, role, mmap)[0]
+
+
+def load_released(net: nn.Module, path: PathLike, role: str, profile: ProfileLike = None) -> nn.Module:
+    """Load a released-format file strictly into the bare network (G_OI, G_OG, G_B or F).
+
+    ``profile``: the dataset profile ``net`` is built for; a file of another profile is an error.
+    """
+    state, found = read_released_file(path, role)
+    check_profile(found, profile, path)
     fmt = _format(role)
     return load_state_into(net, state, f"{path} ['{fmt.entry}']", LAB_DIM_OFFSETS.get(role, {}))
 
 
-def released_state(net: nn.Module, role: str) -> Dict[str, Dict[str, torch.Tensor]]:
-    """The released-format dict for a bare network: ``{entry: {prefix + key: tensor}}`` on CPU."""
+def released_state(net: nn.Module, role: str, profile: ProfileLike = None) -> Dict[str, Any]:
+    """The released-format dict for a bare network: ``{entry: {prefix + key: tensor}}`` on CPU.
+
+    A profile other than Cityscapes adds ``{PROFILE_ENTRY: name}``; Cityscapes files stay the authors' format.
+    """
     fmt = _format(role)
-    return {fmt.entry: {fmt.prefix + k: v.detach().cpu() for k, v in net.state_dict().items()}}
+    out: Dict[str, Any] = {fmt.entry: {fmt.prefix + k: v.detach().cpu() for k, v in net.state_dict().items()}}
+    name = as_profile(profile).name
+    if name != DEFAULT_PROFILE:
+        out[PROFILE_ENTRY] = name
+    return out
 
 
-def save_released(net: nn.Module, path: PathLike, role: str) -> None:
-    """Write a bare network in the authors' released format (atomically)."""
-    save_file(released_state(net, role), path)
+def save_released(net: nn.Module, path: PathLike, role: str, profile: ProfileLike = None) -> None:
+    """Write a bare network in the authors' released format (atomically), recording a non-default profile."""
+    save_file(released_state(net, role, profile), path)
 
 
 #: Generator class of each network role (from the stage table).
@@ -186,7 +228,7 @@ GENERATOR_FACTORIES = {s.role: s.generator_class() for s in STAGES.values()}
 
 
 def generator_kwargs(state: Mapping[str, torch.Tensor], role: str) -> Dict[str, int]:
-    """The constructor arguments (width ``ngf``, G_B's ``lab_nc``) a released state dict was built with.
+    """The constructor arguments (width ``ngf``, G_B's ``lab_nc``, the object networks' ``code_nc``) of a state dict.
 
     Lets the edit chain load reduced-width networks (the quickstart's) as well as the authors' own.
     """
@@ -200,25 +242,52 @@ def generator_kwargs(state: Mapping[str, torch.Tensor], role: str) -> Dict[str, 
     kwargs = {"ngf": width("init_conv.conv.weight")}
     if role == "background":
         kwargs["lab_nc"] = width("init_conv.conv.weight", 1) - LAB_DIM_OFFSETS["background"]["init_conv.conv.weight"]
+    if role == "object_inpainting":
+        kwargs["code_nc"] = width("init_conv.conv.weight", 1) - 5
     if role == "object_style":
         kwargs["style_dim"] = width("enc_style.model.6.weight")
         kwargs["style_enc_dim"] = width("enc_style.model.0.conv.weight")
+        kwargs["code_nc"] = width("init_conv.conv.weight", 1)
     return kwargs
 
 
-def load_released_network(path: PathLike, role: str, mmap: bool = False) -> nn.Module:
+def _check_widths(kwargs: Mapping[str, int], profile: DatasetProfile, recorded: bool, path: PathLike) -> None:
+    """The class-code and label widths a file was built with must be its profile's (files without a profile entry
+    are only checked for the 3-channel class code: reduced label sets of older files stay loadable)."""
+    code = kwargs.get("code_nc")
+    if code is not None and code != profile.code_width:
+        raise CheckpointError(
+            f"{path}: the network takes a {code}-channel class code but the {profile.name} profile has "
+            f"{profile.code_width} (a file of another dataset profile?)"
+        )
+    lab = kwargs.get("lab_nc")
+    if recorded and lab is not None and lab != profile.lab_dim:
+        raise CheckpointError(
+            f"{path}: the network takes lab_dim {lab} but the {profile.name} profile has {profile.lab_dim}"
+        )
+
+
+def load_released_network(path: PathLike, role: str, mmap: bool = False, profile: ProfileLike = None) -> nn.Module:
     """Build the generator a released file holds (widths inferred) and load it strictly, in eval mode.
+
+    The network is built for the profile the file records (G_B's skipped style classes come from it);
+    ``profile`` given, a file of another profile is an error.
 
     The network is built without random initialisation and takes the file's tensors directly, so no
     time goes into filling parameters that would be overwritten. With ``mmap`` the tensors stay mapped
     from the file (faster start, for short-lived processes: truncating the file under a live mapping
     crashes the process).
     """
-    state = read_released(path, role, mmap=mmap)
+    state, found = read_released_file(path, role, mmap=mmap)
+    check_profile(found, profile, path)
     try:
         kwargs = generator_kwargs(state, role)
     except CheckpointError as exc:
         raise CheckpointError(f"{path}: {exc}") from None
+    prof = as_profile(found)
+    _check_widths(kwargs, prof, found != DEFAULT_PROFILE, path)
+    if role == "background":
+        kwargs["skipped_classes"] = prof.style_skipped_classes
     with skip_init():
         net = GENERATOR_FACTORIES[role](**kwargs)
     check_state_dict(net.state_dict(), state, f"{path} ['{_format(role).entry}']", LAB_DIM_OFFSETS.get(role, {}))

@@ -22,6 +22,7 @@ import yaml
 from siedob.configs import schema
 from siedob.errors import SiedobError
 from siedob.files import atomic_write_bytes
+from siedob.profiles import DEFAULT_PROFILE, PROFILE_NAMES, get_profile
 from siedob.stages import STAGES, Stage
 
 PathLike = Union[str, Path]
@@ -38,7 +39,9 @@ __all__ = [
     "load_stage_config",
     "packaged_text",
     "resolve_stage_config",
+    "check_profile_fields",
     "save_config",
+    "stage_resource",
 ]
 
 #: Packaged resource of the dataset-preparation settings.
@@ -50,8 +53,31 @@ class ConfigError(SiedobError, ValueError):
 
 
 def packaged_text(name: str) -> str:
-    """Text of a packaged config resource (``instance_inpainting.yaml``, ``prepare.yaml``, ...)."""
-    return resources.files("siedob.configs").joinpath(name).read_text(encoding="utf-8")
+    """Text of a packaged config resource (``instance_inpainting.yaml``, ``ade20k-room/fusion.yaml``, ...)."""
+    node = resources.files("siedob.configs")
+    for part in name.split("/"):
+        node = node.joinpath(part)
+    return node.read_text(encoding="utf-8")
+
+
+def stage_resource(stage: str, profile: Optional[str] = None) -> str:
+    """The packaged config of a stage for a dataset profile: ``<stage>.yaml`` or ``<profile>/<stage>.yaml``."""
+    name = _stage(stage).config
+    if profile is None or profile == DEFAULT_PROFILE:
+        return name
+    if profile not in PROFILE_NAMES:
+        raise ConfigError(f"unknown dataset profile {profile!r} (known: {', '.join(PROFILE_NAMES)})")
+    return f"{profile}/{name}"
+
+
+def _override_profile(overrides: Sequence[str]) -> Optional[str]:
+    """The last ``data.profile=NAME`` among the overrides, if any."""
+    found = None
+    for item in overrides:
+        key, _, value = item.partition("=")
+        if key.strip() == "data.profile":
+            found = value.strip()
+    return found
 
 
 def _stage(stage: str) -> Stage:
@@ -84,9 +110,20 @@ def _read_yaml(path: Optional[PathLike], resource: str) -> tuple:
     return cfg, where
 
 
-def load_stage_config(stage: str, path: Optional[PathLike] = None, overrides: Iterable[str] = ()) -> Dict[str, Any]:
-    """The resolved, validated config of ``stage``: the packaged one or ``path``, with ``overrides`` applied."""
-    cfg, where = _read_yaml(path, _stage(stage).config)
+def load_stage_config(
+    stage: str, path: Optional[PathLike] = None, overrides: Iterable[str] = (), profile: Optional[str] = None
+) -> Dict[str, Any]:
+    """The resolved, validated config of ``stage``: the packaged one or ``path``, with ``overrides`` applied.
+
+    Without ``path`` the packaged config of the dataset ``profile`` is the base; ``--set data.profile=NAME``
+    among the overrides picks that profile's packaged config too.
+    """
+    overrides = list(overrides)
+    if path is None:
+        profile = _override_profile(overrides) or profile
+    elif profile is not None:
+        raise ConfigError(f"{path}: give the dataset profile in the config file (data.profile), not beside it")
+    cfg, where = _read_yaml(path, stage_resource(stage, profile))
     return resolve_stage_config(stage, cfg, overrides, where)
 
 
@@ -98,13 +135,49 @@ def resolve_stage_config(
     if cfg.get("stage", stage) != stage:
         raise ConfigError(f"{where}: config is for stage {cfg.get('stage')!r}, not {stage!r}")
     cls = schema.STAGE_SCHEMAS[stage]
-    return _with_overrides(validate({"stage": stage, **cfg}, cls, where), cls, overrides)
+    resolved = validate({"stage": stage, **cfg}, cls, where)
+    check_profile_fields(resolved, where)
+    return _with_overrides(resolved, cls, overrides)
+
+
+def check_profile_fields(cfg: Mapping[str, Any], where: str) -> None:
+    """The dataset-dependent keys must fit ``data.profile``: object class names, ``model.lab_dim``, the aspect test."""
+    data = cfg["data"]
+    prof = get_profile(data["profile"])
+    known = prof.object_names
+    hint = f"(object classes of the {prof.name} profile: {', '.join(known)})"
+
+    def names(key: str, values: Iterable[str], what: str) -> None:
+        for name in values:
+            if name not in known:
+                raise ConfigError(f"{where}: data.{key}{what} {name!r} is not an object class {hint}")
+
+    for key in ("classes", "object_order"):
+        if key in data:
+            names(key, data[key], "")
+    for key in ("fill_ratio", "object_size"):
+        if key in data:
+            names(key, data[key], " key")
+            order = data.get("object_order", [])
+            if set(order) - set(data[key]):
+                missing = sorted(set(order) - set(data[key]))[0]
+                raise ConfigError(f"{where}: data.{key} has no entry for {missing!r}, which data.object_order lists")
+    if data.get("person_aspect") is not None and "person" not in known:
+        raise ConfigError(f"{where}: data.person_aspect needs a person object class {hint}; set it to null")
+    lab_dim = cfg["model"].get("lab_dim")
+    if lab_dim is not None and lab_dim != prof.lab_dim:
+        packaged = f" (its packaged config: --set data.profile={prof.name})" if prof.name != DEFAULT_PROFILE else ""
+        raise ConfigError(
+            f"{where}: model.lab_dim is {lab_dim} but the {prof.name} profile has {prof.lab_dim}{packaged}"
+        )
 
 
 def _with_overrides(resolved: Dict[str, Any], cls: type, overrides: Iterable[str]) -> Dict[str, Any]:
     """Apply and validate one override at a time, so that an error names the ``--set`` item at fault."""
     for item in overrides:
         resolved = validate(apply_overrides(resolved, [item]), cls, f"--set {item!r}")
+        if "data" in resolved and "model" in resolved:
+            check_profile_fields(resolved, f"--set {item!r}")
     return resolved
 
 
@@ -243,6 +316,8 @@ def _check_dataclass(value: Mapping[str, Any], cls: type, prefix: str, where: st
             v = copy.deepcopy(f.default)
         elif f.default_factory is not dataclasses.MISSING:
             v = _check_dataclass({}, f.default_factory, key, where)
+        elif "default" in f.metadata:
+            v = copy.deepcopy(f.metadata["default"])
         else:
             raise ConfigError(f"{where}: missing key {key}")
         lo, pattern = f.metadata.get("min"), f.metadata.get("pattern")

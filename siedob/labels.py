@@ -10,6 +10,8 @@ from typing import Dict, NamedTuple, Tuple
 
 import numpy as np
 
+from siedob.profiles import ProfileLike, as_profile
+
 
 class Label(NamedTuple):
     """One row of the official Cityscapes label table."""
@@ -92,6 +94,7 @@ def palette(lab_dim: int = LAB_DIM) -> np.ndarray:
     return pal[:lab_dim]
 
 
-def colorize(labels: np.ndarray) -> np.ndarray:
-    """Colourise a label-id map (H × W) to an RGB uint8 image with the official colours."""
-    return palette()[np.clip(labels, 0, LAB_DIM - 1)]
+def colorize(labels: np.ndarray, profile: ProfileLike = None) -> np.ndarray:
+    """Colourise a label-id map (H × W) to an RGB uint8 image with the dataset's official colours."""
+    pal = as_profile(profile).palette()
+    return pal[np.clip(labels, 0, len(pal) - 1)]

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import torch
 
-from siedob.labels import CLASS_CODES, LAB_DIM
+from siedob.labels import LAB_DIM
+from siedob.profiles import ProfileLike, as_profile
 
 
 def one_hot_labels(labels: torch.Tensor, lab_dim: int = LAB_DIM) -> torch.Tensor:
@@ -29,13 +30,14 @@ def edge_map(t: torch.Tensor) -> torch.Tensor:
     return edge.float()
 
 
-def class_code(class_id: int, device: torch.device | str | None = None) -> torch.Tensor:
-    """The 3-channel object class code (car (1,0,0), person (0,1,0)) shaped 3×1×1."""
-    if class_id not in CLASS_CODES:
-        raise ValueError(f"class {class_id} is not an object class (expected one of {sorted(CLASS_CODES)})")
-    return torch.tensor(CLASS_CODES[class_id], dtype=torch.float32, device=device).view(3, 1, 1)
+def class_code(class_id: int, device: torch.device | str | None = None, profile: ProfileLike = None) -> torch.Tensor:
+    """An object class's one-hot code shaped C×1×1 (Cityscapes: car (1,0,0), person (0,1,0); docs/datasets.md)."""
+    prof = as_profile(profile)
+    if class_id not in prof.object_ids:
+        raise ValueError(f"class {class_id} is not an object class of {prof.name} (expected one of {prof.object_ids})")
+    return torch.tensor(prof.class_code(class_id), dtype=torch.float32, device=device).view(-1, 1, 1)
 
 
-def class_map(inst_mask: torch.Tensor, class_id: int) -> torch.Tensor:
-    """``inst_mask * code``: a (… × 1 × h × w) instance mask to its 3-channel class map."""
-    return inst_mask * class_code(class_id, inst_mask.device)
+def class_map(inst_mask: torch.Tensor, class_id: int, profile: ProfileLike = None) -> torch.Tensor:
+    """``inst_mask * code``: a (… × 1 × h × w) instance mask to its class map (one channel per code entry)."""
+    return inst_mask * class_code(class_id, inst_mask.device, profile)

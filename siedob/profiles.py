@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
-from typing import Any, Dict, Mapping, Optional, Tuple
+from typing import Any, Dict, Mapping, Optional, Tuple, Union
 
 import numpy as np
 
@@ -178,6 +178,11 @@ class DatasetProfile:
     def code_width(self) -> int:
         """Channels of the object class code: 3 (the authors') or one per class beyond three."""
         return max(3, len(self.objects))
+
+    @property
+    def object_names(self) -> Dict[str, int]:
+        """Object class name → label id, in visiting order (the keys of the configs' per-class blocks)."""
+        return {o.name: o.label_id for o in self.objects}
 
     def object_class(self, key: int | str) -> ObjectClass:
         """An object class by label id or name."""
@@ -353,6 +358,19 @@ def ade20k_room_profile(objects: Optional[Tuple[str, ...]] = None) -> DatasetPro
 _BUILDERS = {"cityscapes": _cityscapes, "ade20k-room": ade20k_room_profile}
 #: Profile names accepted by :func:`get_profile` (and by ``data.profile``).
 PROFILE_NAMES: Tuple[str, ...] = tuple(sorted(_BUILDERS))
+
+
+#: The profile everything defaults to: the authors' released setting.
+DEFAULT_PROFILE = "cityscapes"
+
+ProfileLike = Union[str, DatasetProfile, None]
+
+
+def as_profile(profile: ProfileLike) -> DatasetProfile:
+    """A profile from a name, a profile, or None (the default, Cityscapes)."""
+    if isinstance(profile, DatasetProfile):
+        return profile
+    return get_profile(DEFAULT_PROFILE if profile is None else profile)
 
 
 @cache

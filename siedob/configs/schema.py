@@ -2,15 +2,28 @@
 
 A field without a default must be given by the YAML file; fields with defaults (the ablation switches,
 the run options) may be left out. Unknown keys are errors, so a key here is a key some code reads.
-``metadata`` may hold ``min`` (smallest allowed number) and ``pattern`` (regular expression for a string).
+``metadata`` may hold ``min`` (smallest allowed number), ``pattern`` (regular expression for a string) and
+``default`` (a default for a field that subclasses follow with required fields).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Literal, Optional, Tuple
+from typing import Any, Dict, List, Literal, Optional, Tuple
 
-ObjectClass = Literal["car", "person"]
+#: An object class name of the config's dataset profile (``car``, ``person`` for Cityscapes; checked against the
+#: profile after the schema, see :func:`siedob.config.check_profile_fields`).
+ObjectClass = str
+#: Pattern of ``data.profile``: the names of :data:`siedob.profiles.PROFILE_NAMES`.
+PROFILE_PATTERN = r"cityscapes|ade20k-room"
+
+
+def _profile_field() -> Any:
+    """``data.profile``: the dataset profile (docs/datasets.md), Cityscapes when absent.
+
+    The default sits in the metadata (``default``) because subclasses add required fields after it.
+    """
+    return field(metadata={"pattern": PROFILE_PATTERN, "default": "cityscapes"})
 
 
 def _min(value: int) -> dict:
@@ -61,6 +74,7 @@ class ObjectData:
     """Object-crop loaders (stages 1 and 2)."""
 
     root: str
+    profile: str = _profile_field()
     classes: List[ObjectClass]
     crop_size: int = field(metadata=_min(16))
     load_size: int = field(metadata=_min(16))
@@ -83,6 +97,7 @@ class SceneData:
     """Scene loaders (stages 3 and 4): crops, training masks and the disassembly rules (docs/spec.md §5.3)."""
 
     root: str
+    profile: str = _profile_field()
     crop_size: int = field(metadata=_min(16))
     brush: Brush
     box_size: int = field(metadata=_min(1))

@@ -31,8 +31,8 @@ from siedob.data.io import (
     read_test_mask,
 )
 from siedob.data.masks import object_train_mask, scene_train_mask
-from siedob.labels import CLASS_CODES, OBJECT_CLASSES
 from siedob.maps import edge_map
+from siedob.profiles import as_profile
 
 
 def item_rng(seed: Optional[int] = None) -> np.random.Generator:
@@ -101,8 +101,9 @@ class ObjectDataset(Dataset):
         self.size = int(data_cfg["crop_size"])
         self.load_size = int(data_cfg["load_size"])
         split = "train" if train else "test"
-        self.classes = [OBJECT_CLASSES[name] for name in data_cfg["classes"]]
-        self.codes = [np.asarray(CLASS_CODES[cls], np.float32)[:, None, None] for cls in self.classes]
+        self.profile = as_profile(data_cfg.get("profile"))
+        self.classes = [self.profile.object_class(name).label_id for name in data_cfg["classes"]]
+        self.codes = [np.asarray(self.profile.class_code(cls), np.float32)[:, None, None] for cls in self.classes]
         self.files = [
             _sorted_files(self.root / "object_datasets" / name / split / "images", "*.jpg")
             for name in data_cfg["classes"]
@@ -218,6 +219,7 @@ class SceneDataset(Dataset):
         self.root, self.cfg, self.stage, self.train = Path(root), data_cfg, stage, train
         self.load_2048 = load_2048 and train
         self.rules = rules_from_config(data_cfg, train)
+        self.profile = self.rules.profile
         self.crop = int(data_cfg["crop_size"])
         split = self.root / ("train" if train else "test")
         self.images = _sorted_files(split / "images", "*.jpg")
@@ -236,7 +238,7 @@ class SceneDataset(Dataset):
         path = self.images[i]
         return (
             read_bgr(path),
-            read_labels(_companion(path, "labels", ".png")),
+            read_labels(_companion(path, "labels", ".png"), self.profile),
             read_instances(_companion(path, "inst_map", ".png")),
         )
 

@@ -13,7 +13,8 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 import torch
 import torch.nn.functional as F
 
-from siedob.labels import BACKGROUND_CLASSES, CAR, LAB_DIM, OBJECT_CLASSES, PERSON
+from siedob.labels import CAR, PERSON
+from siedob.profiles import DatasetProfile, ProfileLike, as_profile
 
 Box = Tuple[int, int, int, int]
 
@@ -30,41 +31,58 @@ class Rules:
     margin: int = 2
     clamp: Optional[int] = None
     crop_size: Mapping[int, Tuple[int, int]] = field(default_factory=dict)
+    #: the dataset profile: object classes and their tie rule, background classes, instance encoding
+    profile: DatasetProfile = field(default_factory=lambda: as_profile(None))
+
+    @property
+    def aspect_class(self) -> Optional[int]:
+        """The class ``person_aspect`` applies to: the profile's person class, if it has one."""
+        return self.profile.object_names.get("person")
 
 
-def _by_class(section: Mapping[str, Any]) -> Dict[int, Any]:
-    """``{car: x, person: y}`` config block to ``{26: x, 24: y}``."""
-    return {OBJECT_CLASSES[name]: value for name, value in section.items()}
+def _by_class(section: Mapping[str, Any], profile: DatasetProfile) -> Dict[int, Any]:
+    """``{car: x, person: y}`` config block to ``{26: x, 24: y}`` (names of the profile's object classes)."""
+    return {profile.object_class(name).label_id: value for name, value in section.items()}
 
 
 def rules_from_config(data_cfg: Mapping[str, Any], train: bool) -> Rules:
     """Rules from a stage's ``data:`` section; the box clamp (G_B's 255) applies in training only."""
     aspect = data_cfg.get("person_aspect")
+    profile = as_profile(data_cfg.get("profile"))
     return Rules(
-        classes=tuple(OBJECT_CLASSES[name] for name in data_cfg["object_order"]),
-        fill_ratio=_by_class(data_cfg["fill_ratio"]),
+        classes=tuple(profile.object_class(name).label_id for name in data_cfg["object_order"]),
+        fill_ratio=_by_class(data_cfg["fill_ratio"], profile),
         inside_fraction=float(data_cfg["inside_fraction"]),
         person_aspect=tuple(aspect) if aspect is not None else None,
         max_num=int(data_cfg["max_num"]),
         margin=int(data_cfg["box_margin"]),
         clamp=data_cfg.get("clamp_box_at") if train else None,
-        crop_size={k: tuple(v) for k, v in _by_class(data_cfg["object_size"]).items()},
+        crop_size={k: tuple(v) for k, v in _by_class(data_cfg["object_size"], profile).items()},
+        profile=profile,
     )
 
 
-#: The edit chain's rules (docs/spec.md §6): the F loader's in test mode. Cars, then persons; any pixel inside the
-#: mask counts; no person aspect test; fill ratios 0.6 (car) and 0.35 (person); box margin 2, no clamp;
-#: 64×64 crops. Constants of the model, not read from a training config.
-EDIT_RULES = Rules(
-    classes=(CAR, PERSON),
-    fill_ratio={CAR: 0.6, PERSON: 0.35},
-    inside_fraction=0.0,
-    person_aspect=None,
-    max_num=180,
-    margin=2,
-    clamp=None,
-    crop_size={CAR: (64, 64), PERSON: (64, 64)},
-)
+def edit_rules(profile: ProfileLike = None) -> Rules:
+    """The edit chain's rules for a profile: its F loader's in test mode (no clamp), with its objects' fill ratios."""
+    prof = as_profile(profile)
+    f = prof.loaders["fusion"]
+    return Rules(
+        classes=prof.object_ids,
+        fill_ratio={o.label_id: o.fill_ratio for o in prof.objects},
+        inside_fraction=f.inside_fraction,
+        person_aspect=None,
+        max_num=f.max_num,
+        margin=f.margin,
+        clamp=None,
+        crop_size=dict(f.crop_size),
+        profile=prof,
+    )
+
+
+#: The edit chain's rules (docs/spec.md §6) for Cityscapes: the F loader's in test mode. Cars, then persons; any
+#: pixel inside the mask counts; no person aspect test; fill ratios 0.6 (car) and 0.35 (person); box margin 2, no
+#: clamp; 64×64 crops. Constants of the model (the profile's), not read from a training config.
+EDIT_RULES = edit_rules("cityscapes")
 
 
 @dataclass
@@ -113,17 +131,19 @@ def _plane(x: torch.Tensor) -> torch.Tensor:
 
 
 def find_candidates(
-    labels: torch.Tensor, instances: torch.Tensor, mask: torch.Tensor
+    labels: torch.Tensor, instances: torch.Tensor, mask: torch.Tensor, profile: ProfileLike = None
 ) -> Tuple[List[Candidate], torch.Tensor]:
     """Step 1: objects touching the mask and their full-size instance masks (N × H × W bool), in order.
 
-    Inside means mask == 1 and outside mask == 0 exactly; the class is the majority of person (24)
-    and car (26) over the inside pixels, a tie going to person; inpainting objects come first.
+    Inside means mask == 1 and outside mask == 0 exactly; the class is the majority of the profile's
+    object classes over the inside pixels, a tie going to the lowest label id (Cityscapes: person 24
+    over car 26); inpainting objects come first.
     """
+    prof = as_profile(profile)
     labels, instances, mask = _plane(labels), _plane(instances), _plane(mask)
     h, w = instances.shape
     inst = instances.reshape(-1)
-    valid = inst >= 1000
+    valid = inst >= prof.instance_factor
     ids = torch.unique(inst[valid])
     if ids.numel() == 0:
         return [], torch.zeros((0, h, w), dtype=torch.bool, device=instances.device)
@@ -134,10 +154,15 @@ def find_candidates(
     n = ids.numel()
     n_in = torch.bincount(k[inside], minlength=n)
     n_out = torch.bincount(k[outside], minlength=n)
-    n_car = torch.bincount(k[inside & (lab == CAR)], minlength=n)
-    n_person = torch.bincount(k[inside & (lab == PERSON)], minlength=n)
-    cls = torch.where(n_car > n_person, torch.full_like(ids, CAR), torch.full_like(ids, PERSON))
-    found = (n_in > 0) & (n_car + n_person > 0)
+    # object classes in ascending id, so that argmax (first maximum) breaks ties towards the lowest id
+    obj_ids = torch.tensor(sorted(prof.object_ids), device=instances.device)
+    slot = torch.full((max(int(lab.max()) if lab.numel() else 0, int(obj_ids.max())) + 1,), -1, device=lab.device)
+    slot[obj_ids] = torch.arange(len(obj_ids), device=lab.device)
+    s_lab = slot[lab.long().clamp(min=0)]
+    hit = inside & (s_lab >= 0)
+    counts = torch.bincount(k[hit] * len(obj_ids) + s_lab[hit], minlength=n * len(obj_ids)).view(n, len(obj_ids))
+    cls = obj_ids[counts.argmax(1)]
+    found = (n_in > 0) & (counts.sum(1) > 0)
     generation = n_out == 0
     order = torch.cat([torch.nonzero(found & ~generation)[:, 0], torch.nonzero(found & generation)[:, 0]])
     sel_ids, sel_cls = ids[order], cls[order]
@@ -147,16 +172,17 @@ def find_candidates(
     return cands, masks
 
 
-def background_mask_ori(labels: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+def background_mask_ori(labels: torch.Tensor, mask: torch.Tensor, profile: ProfileLike = None) -> torch.Tensor:
     """Step 2: background classes seen inside the mask: whole region if also outside, else its masked part."""
+    prof = as_profile(profile)
     labels, mask = _plane(labels).long(), _plane(mask)
     inside, outside = mask == 1, mask == 0
-    n = max(LAB_DIM, int(max(BACKGROUND_CLASSES)) + 1)
+    n = max(prof.lab_dim, int(max(prof.background_classes)) + 1)
     flat = labels.reshape(-1)
     n_in = torch.bincount(flat[inside.reshape(-1)], minlength=n)[:n] > 0
     n_out = torch.bincount(flat[outside.reshape(-1)], minlength=n)[:n] > 0
     is_bg = torch.zeros(n, dtype=torch.bool, device=labels.device)
-    is_bg[list(BACKGROUND_CLASSES)] = True
+    is_bg[list(prof.background_classes)] = True
     whole, part = is_bg & n_in & n_out, is_bg & n_in & ~n_out
     lab = labels.clamp(0, n - 1)
     return (whole[lab] | part[lab] & inside)[None].float()
@@ -199,7 +225,7 @@ def keep_object(
         return False
     if not inside / area > rules.inside_fraction:
         return False
-    if cls == PERSON and rules.person_aspect is not None:
+    if rules.person_aspect is not None and cls == rules.aspect_class:
         lo, hi = rules.person_aspect
         if not lo < bh / bw < hi:
             return False
@@ -234,7 +260,7 @@ def disassemble(
     mask1 = mask if mask.dim() == 3 else mask[None]
     h, w = mask1.shape[1:]
     masked_image = image * (1 - mask1)
-    cands, masks = find_candidates(labels1, inst1, mask1)
+    cands, masks = find_candidates(labels1, inst1, mask1, rules.profile)
     extents = object_boxes(masks)
     areas = masks.sum((1, 2))
     insides = (masks * mask1).sum((1, 2))
@@ -255,7 +281,7 @@ def disassemble(
             objects.append(SceneObject(cand.id, cls, cand.is_generation, box, inst_mask, *crops))
             fg = torch.maximum(fg, inst_mask)
             kept += 1
-    return Disassembly(cands, objects, fg, 1 - fg, background_mask_ori(labels1, mask1))
+    return Disassembly(cands, objects, fg, 1 - fg, background_mask_ori(labels1, mask1, rules.profile))
 
 
 def stack_objects(objects: List[SceneObject]) -> Dict[str, torch.Tensor]:

@@ -7,6 +7,7 @@ an interrupted job never leaves a half-written output behind.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Union
 
@@ -16,7 +17,7 @@ import torch
 
 from siedob.errors import SiedobError
 from siedob.files import atomic_write_bytes
-from siedob.labels import remap_unlabeled
+from siedob.profiles import ProfileLike, as_profile
 
 PathLike = Union[str, Path]
 
@@ -72,8 +73,8 @@ def read_gray(path: ImageSource) -> np.ndarray:
     return _imread(path, cv2.IMREAD_GRAYSCALE)
 
 
-def read_labels(path: ImageSource) -> np.ndarray:
-    """Read a labelIds PNG as uint8 (H × W) with id 0 replaced by 33, as the loaders do."""
+def read_labels(path: ImageSource, profile: ProfileLike = None) -> np.ndarray:
+    """Read a label PNG as uint8 (H × W) with the profile's unlabeled rule applied (Cityscapes: 0 read as 33)."""
     lab = read_unchanged(path)
     if lab.ndim != 2:
         raise DataError(f"{path}: label map must have one channel, got shape {lab.shape}")
@@ -81,7 +82,10 @@ def read_labels(path: ImageSource) -> np.ndarray:
         if not np.issubdtype(lab.dtype, np.integer) or lab.max() > 255:
             raise DataError(f"{path}: label ids must be 8-bit integers, got {lab.dtype} with maximum {lab.max()}")
         lab = lab.astype(np.uint8)
-    return remap_unlabeled(lab)
+    prof = as_profile(profile)
+    if lab.size and int(lab.max()) >= prof.lab_dim:
+        raise DataError(f"{path}: label ids must lie in 0..{prof.lab_dim - 1}, found {int(lab.max())} ({prof.name})")
+    return prof.remap_unlabeled(lab)
 
 
 def read_instances(path: ImageSource) -> np.ndarray:
@@ -131,3 +135,19 @@ def write_image(path: PathLike, x: Union[torch.Tensor, np.ndarray]) -> None:
     """Write a [-1, 1] tensor or a BGR uint8 array as an image file (atomic)."""
     img = tensor_to_image(x) if isinstance(x, torch.Tensor) else x
     write_atomic(path, img)
+
+
+#: File a prepared dataset root holds when it is not a Cityscapes tree (written by siedob-prepare-ade20k).
+PROFILE_RECORD = "profile.json"
+
+
+def prepared_profile(root: PathLike) -> str:
+    """The dataset profile of a prepared root: ``profile.json``'s ``profile`` (absent: ``cityscapes``)."""
+    path = Path(root) / PROFILE_RECORD
+    if not path.is_file():
+        return "cityscapes"
+    try:
+        name = json.loads(path.read_text(encoding="utf-8"))["profile"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise DataError(f"{path}: not a readable profile record (expected {{\"profile\": NAME, ...}})") from None
+    return str(name)

@@ -1,9 +1,11 @@
 """Style references of G_OG: the bank type, reading references, and the training draws from the object datasets.
 
-Layout (the authors'): ``<dir>/{car,person}/images/<n>.jpg`` with masks ``<dir>/{car,person}/inst_mask/<n>.png``.
-Car references are used at their stored size (must be 64×64); person references are resized to 64×64
-with ``cv2.resize`` on uint8. The edit side (:mod:`siedob.edit.style_bank`) fills a bank from a folder;
-training draws one bank per scene from the object datasets (:func:`draw_style_bank`).
+Layout (the authors'): ``<dir>/{car,person}/images/<n>.jpg`` with masks ``<dir>/{car,person}/inst_mask/<n>.png``
+(one folder per object class of the dataset profile). References of a class whose object crops are
+stored at 64×64 (Cityscapes cars, every ADE20K-Room class) are used at their stored size (must be
+64×64); others (Cityscapes persons, stored 64×32) are resized to 64×64 with ``cv2.resize`` on uint8.
+The edit side (:mod:`siedob.edit.style_bank`) fills a bank from a folder; training draws one bank per scene
+from the object datasets (:func:`draw_style_bank`).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import numpy as np
 import torch
 
 from siedob.data.io import DataError, image_to_tensor, map_to_tensor, read_bgr, read_gray
-from siedob.labels import CAR, OBJECT_CLASSES, PERSON
+from siedob.profiles import ProfileLike, as_profile
 
 PathLike = Union[str, Path]
 
@@ -25,7 +27,15 @@ PathLike = Union[str, Path]
 STYLE_SLOTS = 4
 #: Side of the object crops the networks work on.
 CROP = 64
-CLASS_NAMES: Dict[int, str] = {cls: name for name, cls in OBJECT_CLASSES.items()}
+
+
+def class_names(profile: ProfileLike = None) -> Dict[int, str]:
+    """Object class label id → folder name, in the profile's class order."""
+    return {o.label_id: o.name for o in as_profile(profile).objects}
+
+
+#: The Cityscapes class folders (26: car, 24: person).
+CLASS_NAMES: Dict[int, str] = class_names()
 
 
 @dataclass
@@ -42,7 +52,7 @@ class ClassBank:
 
 @dataclass
 class StyleBank:
-    """Per object class (24, 26) a :class:`ClassBank`; ``source`` names where it came from, for messages."""
+    """Per object class (label id) a :class:`ClassBank`; ``source`` names where it came from, for messages."""
 
     banks: Dict[int, ClassBank] = field(default_factory=dict)
     source: str = "the style bank"
@@ -53,16 +63,20 @@ class StyleBank:
         return bank if bank is not None and len(bank) else None
 
 
-def load_reference(image_path: PathLike, mask_path: PathLike, cls: int) -> Tuple[torch.Tensor, torch.Tensor]:
-    """One reference as (3×64×64 image in [-1, 1], 1×64×64 mask): cars as stored, persons resized to 64×64."""
+def load_reference(
+    image_path: PathLike, mask_path: PathLike, cls: int, profile: ProfileLike = None
+) -> Tuple[torch.Tensor, torch.Tensor]:
+    """One reference as (3×64×64 image in [-1, 1], 1×64×64 mask): classes stored at 64×64 as stored
+    (Cityscapes cars), the others resized to 64×64 (Cityscapes persons)."""
     img = read_bgr(image_path)
     mask = read_gray(mask_path).astype(np.float32) / 255.0
     if img.shape[:2] != mask.shape[:2]:
         raise DataError(f"{mask_path}: size {mask.shape[0]}×{mask.shape[1]} does not match {image_path}")
-    if cls == CAR:
+    obj = as_profile(profile).object_class(cls)
+    if tuple(obj.crop_size) == (CROP, CROP):
         if img.shape[:2] != (CROP, CROP):
             raise DataError(
-                f"{image_path}: car style references must be {CROP}×{CROP}, got {img.shape[0]}×{img.shape[1]}"
+                f"{image_path}: {obj.name} style references must be {CROP}×{CROP}, got {img.shape[0]}×{img.shape[1]}"
             )
     else:
         img = cv2.resize(img, (CROP, CROP))
@@ -75,14 +89,14 @@ def mask_for(image: Path) -> Path:
     return image.parent.parent / "inst_mask" / f"{image.stem}.png"
 
 
-def class_bank(files: Sequence[Path], cls: int) -> ClassBank:
+def class_bank(files: Sequence[Path], cls: int, profile: ProfileLike = None) -> ClassBank:
     """Read the given reference files (in slot order) into a bank; each image's mask must exist."""
     images, masks = [], []
     for f in files:
         mask = mask_for(f)
         if not mask.is_file():
             raise DataError(f"{mask}: file not found (mask of style reference {f.name})")
-        img, m = load_reference(f, mask, cls)
+        img, m = load_reference(f, mask, cls, profile)
         images.append(img)
         masks.append(m)
     if not files:
@@ -91,28 +105,38 @@ def class_bank(files: Sequence[Path], cls: int) -> ClassBank:
 
 
 def style_files(
-    data_root: PathLike, split: str = "train", classes: Sequence[int] = (CAR, PERSON)
+    data_root: PathLike,
+    split: str = "train",
+    classes: Optional[Sequence[int]] = None,
+    profile: ProfileLike = None,
 ) -> Dict[int, List[Path]]:
-    """Object-dataset crops per class (``object_datasets/<class>/<split>/images/*.jpg``): style references."""
+    """Object-dataset crops per class (``object_datasets/<class>/<split>/images/*.jpg``): style references.
+
+    ``classes`` default to the profile's object classes, in its order.
+    """
     root = Path(data_root) / "object_datasets"
-    return {c: sorted((root / CLASS_NAMES[c] / split / "images").glob("*.jpg")) for c in classes}
+    names = class_names(profile)
+    classes = tuple(names) if classes is None else classes
+    return {c: sorted((root / names[c] / split / "images").glob("*.jpg")) for c in classes}
 
 
-def draw_style_bank(files: Mapping[int, Sequence[Path]], slots: int = STYLE_SLOTS) -> StyleBank:
+def draw_style_bank(
+    files: Mapping[int, Sequence[Path]], slots: int = STYLE_SLOTS, profile: ProfileLike = None
+) -> StyleBank:
     """``slots`` random references per class (torch's generator), read as the edit chain reads them."""
     banks = {}
     for cls, paths in files.items():
         if not paths:
             continue
         picks = [paths[int(torch.randint(len(paths), (1,)))] for _ in range(slots)]
-        banks[cls] = class_bank(picks, cls)
+        banks[cls] = class_bank(picks, cls, profile)
     return StyleBank(banks, "the object datasets")
 
 
 def pool_banks(banks: Sequence[StyleBank]) -> StyleBank:
     """One bank holding, per class, the references of every bank in order (a training batch's 4·B pool)."""
     pooled = {}
-    for cls in (CAR, PERSON):
+    for cls in dict.fromkeys(c for b in banks for c in b.banks):
         parts = [b.get(cls) for b in banks if b.get(cls) is not None]
         if parts:
             pooled[cls] = ClassBank(

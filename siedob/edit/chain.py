@@ -2,7 +2,8 @@
 
 The composition itself (object plan, batched object networks, paste, G_B, ``masked_G``, F) is
 :class:`siedob.model.Chain`, which fusion training calls too; :class:`Editor` turns one user scene into
-a batch of one, in inference mode, with the edit chain's rules (:data:`~siedob.data.disassembly.EDIT_RULES`).
+a batch of one, in inference mode, with the edit chain's rules of its dataset profile
+(:func:`~siedob.data.disassembly.edit_rules`; Cityscapes: :data:`~siedob.data.disassembly.EDIT_RULES`).
 """
 
 from __future__ import annotations
@@ -14,16 +15,25 @@ import numpy as np
 import torch
 from torch import nn
 
-from siedob.checkpoints import RELEASED, CheckpointError
-from siedob.data.disassembly import EDIT_RULES, Disassembly, disassemble
+from siedob.checkpoints import PROFILE_ENTRY, RELEASED, CheckpointError, load_file
+from siedob.data.disassembly import Disassembly, disassemble, edit_rules
 from siedob.data.io import image_to_tensor
 from siedob.device import resolve_device
 from siedob.edit.inputs import SIDE_MULTIPLE, EditError
 from siedob.edit.style_bank import StyleBank
-from siedob.labels import LAB_DIM
 from siedob.model import Chain, EditStages, MissingStyleError, ObjectResult, SceneBatch, load_network, paste_objects
+from siedob.profiles import DEFAULT_PROFILE, ProfileLike, as_profile
 
-__all__ = ["CHECKPOINT_HINT", "EditStages", "Editor", "ObjectResult", "load_network", "paste_objects", "resolve_device"]
+__all__ = [
+    "CHECKPOINT_HINT",
+    "EditStages",
+    "Editor",
+    "ObjectResult",
+    "folder_profile",
+    "load_network",
+    "paste_objects",
+    "resolve_device",
+]
 
 PathLike = Union[str, Path]
 ArrayOrTensor = Union[np.ndarray, torch.Tensor]
@@ -57,8 +67,25 @@ def _as_tensor(x: ArrayOrTensor, name: str, image: bool = False) -> torch.Tensor
     return t[None]
 
 
+def folder_profile(directory: PathLike) -> str:
+    """The dataset profile the released files of a folder record; they must agree (no entry: Cityscapes)."""
+    directory = Path(directory)
+    found = {}
+    for fmt in RELEASED.values():
+        path = directory / fmt.filename
+        if path.is_file():
+            found[fmt.filename] = load_file(path, mmap=True).get(PROFILE_ENTRY, DEFAULT_PROFILE)
+    if len(set(found.values())) > 1:
+        listing = ", ".join(f"{name} {prof}" for name, prof in found.items())
+        raise CheckpointError(f"{directory}: the released files are of different dataset profiles ({listing})")
+    return next(iter(found.values()), DEFAULT_PROFILE)
+
+
 class Editor:
-    """SIEDOB's edit chain with four loaded generators (eval mode, no gradients); see :meth:`edit`."""
+    """SIEDOB's edit chain with four loaded generators (eval mode, no gradients); see :meth:`edit`.
+
+    ``profile``: the dataset profile the networks were trained for (label range, object classes, rules).
+    """
 
     def __init__(
         self,
@@ -67,21 +94,30 @@ class Editor:
         background: nn.Module,
         fusion: nn.Module,
         device: Union[str, torch.device] = "auto",
+        profile: ProfileLike = None,
     ) -> None:
         self.device = resolve_device(device)
-        self.chain = Chain(inpainting, style, background, fusion, self.device).eval().requires_grad_(False)
+        self.profile = as_profile(profile)
+        self.chain = Chain(inpainting, style, background, fusion, self.device, self.profile)
+        self.chain.eval().requires_grad_(False)
         self.inpainting, self.style = self.chain.inpainting, self.chain.style
         self.background, self.fusion = self.chain.background, self.chain.fusion
-        self.rules = EDIT_RULES
+        self.rules = edit_rules(self.profile)
 
     @classmethod
     def from_checkpoints(
-        cls, directory: PathLike, device: Union[str, torch.device] = "auto", mmap: bool = False
+        cls,
+        directory: PathLike,
+        device: Union[str, torch.device] = "auto",
+        mmap: bool = False,
+        profile: ProfileLike = None,
     ) -> Editor:
         """Load ``object_inpainting.pth``, ``object_style.pth``, ``bg.pth`` and ``Fnet.pth`` from a folder.
 
-        ``mmap`` maps the weights from the files instead of reading them: a faster start for a
-        short-lived process (the command line), but the files must not be rewritten in place meanwhile.
+        The editor takes the dataset profile the files record (they must agree); ``profile`` given, files of
+        another profile are an error. ``mmap`` maps the weights from the files instead of reading them: a
+        faster start for a short-lived process (the command line), but the files must not be rewritten in
+        place meanwhile.
         """
         directory = Path(directory)
         hint = CHECKPOINT_HINT.format(dir=directory)
@@ -91,8 +127,12 @@ class Editor:
         if missing:
             raise CheckpointError(f"{directory / missing[0]}: file not found; {hint}")
         dev = resolve_device(device)
-        nets = [load_network(directory / RELEASED[role].filename, role, mmap=mmap) for role in RELEASED]
-        return cls(*nets, device=dev)
+        found = folder_profile(directory)
+        wanted = as_profile(profile).name if profile is not None else found
+        nets = [
+            load_network(directory / RELEASED[role].filename, role, mmap=mmap, profile=wanted) for role in RELEASED
+        ]
+        return cls(*nets, device=dev, profile=wanted)
 
     @torch.inference_mode()
     def edit(
@@ -107,8 +147,9 @@ class Editor:
     ) -> EditStages:
         """Edit one scene; its ``.result`` is 3×H×W in [-1, 1], BGR, on the editor's device.
 
-        ``image``: BGR uint8 H×W×3 array or 3×H×W tensor in [-1, 1]; ``labels``: label ids (0 → 33);
-        ``instances``: Cityscapes instance ids; ``mask``: H×W in [0, 1], 1 = regenerate. H and W must be
+        ``image``: BGR uint8 H×W×3 array or 3×H×W tensor in [-1, 1]; ``labels``: label ids of the profile
+        (Cityscapes: 0 read as 33); ``instances``: instance ids (``class * 1000 + k``);
+        ``mask``: H×W in [0, 1], 1 = regenerate. H and W must be
         multiples of 16. An all-zero mask returns the image unchanged. ``disassembly``: the scene's
         disassembly when the caller already has it, so it is not done twice. ``fuse=False`` skips the
         fusion network: the result is ``masked_G`` (the paper's chain-without-F ablation).
@@ -127,9 +168,11 @@ class Editor:
         if inst.is_floating_point() or inst.dtype == torch.bool:
             raise EditError(f"instances: expected integer instance ids, got {inst.dtype}")
         inst = inst.long()
-        lab = torch.where(lab == 0, torch.full_like(lab, LAB_DIM - 1), lab)
-        if int(lab.min()) < 0 or int(lab.max()) >= LAB_DIM:
-            raise EditError(f"labels: label ids must lie in 0..{LAB_DIM - 1}")
+        prof = self.profile
+        if prof.unlabeled_to is not None:
+            lab = torch.where(lab == prof.unlabeled_id, torch.full_like(lab, prof.unlabeled_to), lab)
+        if int(lab.min()) < 0 or int(lab.max()) >= prof.lab_dim:
+            raise EditError(f"labels: label ids must lie in 0..{prof.lab_dim - 1} ({prof.name} labels)")
         if not bool(msk.any()):
             out = img.to(self.device)
             zero = torch.zeros_like(msk).to(self.device)

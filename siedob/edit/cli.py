@@ -21,10 +21,11 @@ from tqdm import tqdm
 
 from siedob.cli import Parser, add_device, add_overwrite, check_output_dir, existing_dir
 from siedob.data.io import DataError, tensor_to_image, write_atomic
-from siedob.edit.chain import Editor, resolve_device
+from siedob.edit.chain import Editor, folder_profile, resolve_device
 from siedob.edit.inputs import EditError, Scene, read_example_folder, read_scene
 from siedob.edit.style_bank import StyleBank, load_style_bank
 from siedob.errors import UsageError, run_cli
+from siedob.profiles import DEFAULT_PROFILE
 
 DEFAULT_CHECKPOINTS = "fusion/submodels"
 DEFAULT_OUTPUT = "results"
@@ -92,8 +93,8 @@ def check_outputs(outputs: Sequence[Path], scenes: Sequence[Scene], overwrite: b
             raise EditError(f"{out}: already exists (pass --overwrite to replace it)")
 
 
-def _jobs(args: argparse.Namespace) -> Tuple[List[Scene], Optional[Path], List[Path]]:
-    """Scenes to edit, their style folder and their output files."""
+def _jobs(args: argparse.Namespace, profile: str) -> Tuple[List[Scene], Optional[Path], List[Path]]:
+    """Scenes to edit (labels checked against the dataset profile), their style folder and their output files."""
     single = [f"--{o.replace('_', '-')}" for o in SINGLE_OPTIONS if getattr(args, o) is not None]
     if single and (args.input is not None or args.output is not None):
         folder = "--input" if args.input is not None else "--output"
@@ -106,13 +107,15 @@ def _jobs(args: argparse.Namespace) -> Tuple[List[Scene], Optional[Path], List[P
                 raise UsageError(f"--image needs --{flag.replace('_', '-')}")
         if not args.mask and not args.orig_labels:
             raise EditError("--image needs --mask, or --orig-labels to derive the mask")
-        scene = read_scene(args.image, args.labels, args.instances, args.mask, args.orig_labels, args.orig_instances)
+        scene = read_scene(
+            args.image, args.labels, args.instances, args.mask, args.orig_labels, args.orig_instances, profile=profile
+        )
         out = Path(args.output_file)
         if out.suffix.lower() not in WRITABLE_SUFFIXES:
             raise EditError(f"{out}: output must end in one of {', '.join(WRITABLE_SUFFIXES)}")
         return [scene], existing_dir(args.style_dir, "style folder"), [out]
     folder = existing_dir(args.input, "input folder") if args.input is not None else bundled_example()
-    scenes = read_example_folder(folder)
+    scenes = read_example_folder(folder, profile)
     style = existing_dir(args.style_dir, "style folder") if args.style_dir else folder / "object_style"
     out_dir = Path(args.output if args.output is not None else DEFAULT_OUTPUT)
     return scenes, style if style.is_dir() else None, [out_dir / f"{s.name}.png" for s in scenes]
@@ -122,9 +125,12 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "siedob-edit") -> int
     """Run the edits; see the module docstring."""
     args = build_parser(prog).parse_args(argv)
     device = resolve_device(args.device)
-    scenes, style_dir, outputs = _jobs(args)
+    profile = folder_profile(args.checkpoints) if Path(args.checkpoints).is_dir() else DEFAULT_PROFILE
+    scenes, style_dir, outputs = _jobs(args, profile)
     rng = random.Random(args.seed)
-    banks: List[StyleBank] = [load_style_bank(style_dir, names=args.style, rng=rng) for _ in scenes]
+    banks: List[StyleBank] = [
+        load_style_bank(style_dir, names=args.style, rng=rng, profile=profile) for _ in scenes
+    ]
     if args.save_stages:
         outputs_all = [p for o in outputs for p in (o, o.with_name(f"{o.stem}_stages.png"))]
     else:
@@ -135,7 +141,7 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "siedob-edit") -> int
     if device.type == "cuda":
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cuda.matmul.allow_tf32 = False
-    editor = Editor.from_checkpoints(Path(args.checkpoints), device, mmap=True)
+    editor = Editor.from_checkpoints(Path(args.checkpoints), device, mmap=True, profile=profile)
     writes: List[Tuple[Path, np.ndarray]] = []
     jobs = tqdm(list(zip(scenes, banks, outputs)), desc="editing", unit="image", disable=len(scenes) < 2)
     for scene, bank, out in jobs:
@@ -147,7 +153,7 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "siedob-edit") -> int
         if args.save_stages:
             from siedob.edit.panel import build_panel
 
-            writes.append((out.with_name(f"{out.stem}_stages.png"), build_panel(scene, stages)))
+            writes.append((out.with_name(f"{out.stem}_stages.png"), build_panel(scene, stages, profile)))
     for path, img in writes:
         try:
             write_atomic(path, img)

@@ -27,11 +27,11 @@ from siedob.data.io import (
     tensor_to_image,
     write_image,
 )
-from siedob.edit.chain import Editor, resolve_device
+from siedob.edit.chain import Editor, folder_profile, resolve_device
 from siedob.edit.style_bank import STYLE_SLOTS, draw_style_bank, style_files
 from siedob.errors import SiedobError
-from siedob.labels import OBJECT_CLASSES
 from siedob.maps import class_map
+from siedob.profiles import as_profile
 
 #: Seed of the style-reference draws (one stream over the whole split, so results are reproducible).
 STYLE_SEED = 0
@@ -46,14 +46,15 @@ def _checkpoint_dir(job) -> Path:
 def _scene_outputs(job) -> None:
     """Chain results (``chain``/``fusion``) or G_B's output inside the mask (``background``)."""
     editor = Editor.from_checkpoints(_checkpoint_dir(job), device=job.device)
-    files = style_files(job.data_root, split="test")
+    profile = editor.profile
+    files = style_files(job.data_root, split="test", profile=profile)
     torch.manual_seed(STYLE_SEED)
     for image, mask in tqdm(list(zip(job.images, job.masks)), desc=f"generating ({job.mode})", unit="img"):
         img = read_bgr(image)
-        labels = read_labels(job.data_root / "test" / "labels" / f"{image.stem}.png")
+        labels = read_labels(job.data_root / "test" / "labels" / f"{image.stem}.png", profile)
         instances = read_instances(job.data_root / "test" / "inst_map" / f"{image.stem}.png")
         m = read_test_mask(mask)
-        bank = draw_style_bank(files, STYLE_SLOTS)
+        bank = draw_style_bank(files, STYLE_SLOTS, profile)
         stages = editor.edit(img, labels, instances, m, bank)
         if job.mode == "background":
             msk = stages.mask
@@ -67,20 +68,22 @@ def _object_outputs(job) -> None:
     """G_OI over the test crops: the crop with its masked part completed, written at the crop's stored size."""
     path = _checkpoint_dir(job) / RELEASED["object_inpainting"].filename
     device = resolve_device(job.device)
-    net = load_released_network(path, "object_inpainting").to(device)
+    profile = as_profile(folder_profile(path.parent))
+    net = load_released_network(path, "object_inpainting", profile=profile).to(device)
+    names = profile.object_names
     pairs = list(zip(job.images, job.masks))
     for start in tqdm(range(0, len(pairs), OBJECT_BATCH), desc="generating (objects)", unit="batch"):
         chunk = pairs[start : start + OBJECT_BATCH]
         imgs, insts, holes, cls_maps = [], [], [], []
         for image, mask in chunk:
-            cls = OBJECT_CLASSES[image.parent.parent.parent.name]
+            cls = names[image.parent.parent.parent.name]
             img, inst = read_crop(image, 64)
             inst_t = map_to_tensor(inst) / 255
             hole = map_to_tensor(cv2.resize(read_test_mask(mask), (64, 64), interpolation=cv2.INTER_NEAREST))
             imgs.append(image_to_tensor(img))
             insts.append(inst_t)
             holes.append(hole * inst_t)
-            cls_maps.append(class_map(inst_t, cls))
+            cls_maps.append(class_map(inst_t, cls, profile))
         img, inst, hole, cmap = (torch.stack(t).to(device) for t in (imgs, insts, holes, cls_maps))
         masked = img * (1 - hole) * inst
         with torch.inference_mode():

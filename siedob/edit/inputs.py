@@ -15,7 +15,7 @@ import numpy as np
 
 from siedob.data.io import DataError, EncodedImage, ImageSource, read_bgr, read_instances, read_labels, read_test_mask
 from siedob.errors import SiedobError
-from siedob.labels import LAB_DIM
+from siedob.profiles import ProfileLike
 
 PathLike = Union[str, Path]
 
@@ -51,12 +51,10 @@ def _read(reader, path: ImageSource) -> np.ndarray:
         raise EditError(str(exc)) from None
 
 
-def read_label_map(path: ImageSource) -> np.ndarray:
-    """Label ids (uint8 H × W, 0 replaced by 33); ids outside 0..33 are an error."""
-    labels = _read(read_labels, path)
-    if labels.size and int(labels.max()) >= LAB_DIM:
-        raise EditError(f"{path}: label ids must lie in 0..{LAB_DIM - 1}, found {int(labels.max())}")
-    return labels
+def read_label_map(path: ImageSource, profile: ProfileLike = None) -> np.ndarray:
+    """Label ids (uint8 H × W) after the profile's unlabeled rule (Cityscapes: 0 read as 33); ids outside
+    0..lab_dim − 1 are an error."""
+    return _read(lambda p: read_labels(p, profile), path)
 
 
 def read_instance_map(path: ImageSource) -> np.ndarray:
@@ -99,13 +97,15 @@ def read_scene(
     orig_labels: Optional[ImageSource] = None,
     orig_instances: Optional[ImageSource] = None,
     name: Optional[str] = None,
+    profile: ProfileLike = None,
 ) -> Scene:
     """Read and validate one scene; without ``mask`` it is derived from ``orig_labels`` (and ``orig_instances``).
 
-    Each source is a path or an :class:`~siedob.data.io.EncodedImage` (an upload's bytes).
+    Each source is a path or an :class:`~siedob.data.io.EncodedImage` (an upload's bytes); label ids are
+    checked against the dataset ``profile`` (Cityscapes by default).
     """
     img = _read(read_bgr, image)
-    lab = read_label_map(labels)
+    lab = read_label_map(labels, profile)
     inst = _read(read_instances, instances)
     maps = {str(labels): lab, str(instances): inst}
     paths = {"image": str(image), "labels": str(labels), "instances": str(instances)}
@@ -114,7 +114,7 @@ def read_scene(
         maps[str(mask)] = m
         paths["mask"] = str(mask)
     elif orig_labels is not None:
-        olab = read_label_map(orig_labels)
+        olab = read_label_map(orig_labels, profile)
         maps[str(orig_labels)] = olab
         paths["orig_labels"] = str(orig_labels)
         oinst = None
@@ -130,7 +130,7 @@ def read_scene(
     return Scene(name or Path(str(image)).stem, img, lab, inst, m, paths)
 
 
-def decode_scene(uploads: Dict[str, bytes], name: str = "upload") -> Scene:
+def decode_scene(uploads: Dict[str, bytes], name: str = "upload", profile: ProfileLike = None) -> Scene:
     """:func:`read_scene` on in-memory files keyed by field (``image``, ``labels``, ``instances``, and ``mask`` or
     ``orig_labels`` [+ ``orig_instances``]); messages name the field instead of a path."""
     sources = {key: EncodedImage(key, data) for key, data in uploads.items()}
@@ -142,6 +142,7 @@ def decode_scene(uploads: Dict[str, bytes], name: str = "upload") -> Scene:
         sources.get("orig_labels"),
         sources.get("orig_instances"),
         name=name,
+        profile=profile,
     )
 
 
@@ -153,7 +154,7 @@ def list_images(folder: PathLike) -> List[Path]:
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
 
 
-def read_example_folder(folder: PathLike) -> List[Scene]:
+def read_example_folder(folder: PathLike, profile: ProfileLike = None) -> List[Scene]:
     """Every scene of an authors'-layout folder: ``images/<n>.*`` with ``labels/``, ``inst_map/``, ``mask/<n>.png``."""
     folder = Path(folder)
     images = list_images(folder / "images")
@@ -165,5 +166,7 @@ def read_example_folder(folder: PathLike) -> List[Scene]:
         for path in parts.values():
             if not path.is_file():
                 raise EditError(f"{path}: file not found (needed for {img.name})")
-        scenes.append(read_scene(img, parts["labels"], parts["inst_map"], parts["mask"], name=img.stem))
+        scenes.append(
+            read_scene(img, parts["labels"], parts["inst_map"], parts["mask"], name=img.stem, profile=profile)
+        )
     return scenes

@@ -12,20 +12,21 @@ from siedob.edit.chain import EditStages
 from siedob.edit.inputs import Scene
 from siedob.labels import colorize
 from siedob.panels import titled_grid
+from siedob.profiles import ProfileLike
 
 #: Titles of the panel's tiles, left to right.
 PANEL_TITLES = ("input", "labels", "mask", "objects", "background", "composite", "result")
 
 
-def stage_tiles(scene: Scene, stages: EditStages) -> List[np.ndarray]:
-    """The panel's tiles as BGR uint8 H×W×3 images, in :data:`PANEL_TITLES` order."""
-    labels = cv2.cvtColor(colorize(scene.labels), cv2.COLOR_RGB2BGR)
+def stage_tiles(scene: Scene, stages: EditStages, profile: ProfileLike = None) -> List[np.ndarray]:
+    """The panel's tiles as BGR uint8 H×W×3 images, in :data:`PANEL_TITLES` order (labels in the profile's colours)."""
+    labels = cv2.cvtColor(colorize(scene.labels, profile), cv2.COLOR_RGB2BGR)
     mask = (np.clip(scene.mask, 0, 1) * 255).astype(np.uint8)
     tiles = [scene.image, labels, cv2.cvtColor(mask, cv2.COLOR_GRAY2BGR)]
     tiles += [tensor_to_image(t) for t in (stages.fg_output, stages.bg_output, stages.masked_G, stages.result)]
     return tiles
 
 
-def build_panel(scene: Scene, stages: EditStages) -> np.ndarray:
+def build_panel(scene: Scene, stages: EditStages, profile: ProfileLike = None) -> np.ndarray:
     """All tiles side by side, titled, with a white gap between them (BGR uint8)."""
-    return titled_grid([stage_tiles(scene, stages)], PANEL_TITLES)
+    return titled_grid([stage_tiles(scene, stages, profile)], PANEL_TITLES)

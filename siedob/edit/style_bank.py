@@ -19,11 +19,12 @@ from siedob.data.style_bank import (
     ClassBank,
     StyleBank,
     class_bank,
+    class_names,
     draw_style_bank,
     style_files,
 )
 from siedob.edit.inputs import IMAGE_SUFFIXES, EditError
-from siedob.labels import CAR, PERSON
+from siedob.profiles import ProfileLike, as_profile
 
 PathLike = Union[str, Path]
 
@@ -33,15 +34,16 @@ __all__ = [
     "STYLE_SLOTS",
     "ClassBank",
     "StyleBank",
+    "class_names",
     "draw_style_bank",
     "load_style_bank",
     "style_files",
 ]
 
 
-def _class_files(style_dir: Path, cls: int) -> List[Path]:
+def _class_files(style_dir: Path, name: str) -> List[Path]:
     """Reference images of a class folder, sorted; an absent folder has none."""
-    folder = style_dir / CLASS_NAMES[cls] / "images"
+    folder = style_dir / name / "images"
     if not folder.is_dir():
         return []
     return sorted(p for p in folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
@@ -53,8 +55,10 @@ def load_style_bank(
     slots: int = STYLE_SLOTS,
     names: Sequence[str] = (),
     rng: Optional[random.Random] = None,
+    profile: ProfileLike = None,
 ) -> StyleBank:
-    """Fill ``slots`` per class by seeded draws (cars first, then persons); ``names`` pins specific files instead.
+    """Fill ``slots`` per class by seeded draws (the profile's class order: cars, then persons for Cityscapes);
+    ``names`` pins specific files instead.
 
     ``rng`` (else ``random.Random(seed)``) lets several images draw their banks from one stream. A name is
     looked up among both classes' images (by file name or stem); a class with pinned names uses exactly
@@ -66,21 +70,23 @@ def load_style_bank(
     if not style_dir.is_dir():
         raise EditError(f"{style_dir}: style folder not found")
     rng = rng if rng is not None else random.Random(seed)
-    files = {cls: _class_files(style_dir, cls) for cls in (CAR, PERSON)}
-    pinned: Dict[int, List[Path]] = {CAR: [], PERSON: []}
+    folders = class_names(profile)
+    files = {cls: _class_files(style_dir, name) for cls, name in folders.items()}
+    pinned: Dict[int, List[Path]] = {cls: [] for cls in folders}
     for name in names:
-        hits = [(cls, f) for cls in (CAR, PERSON) for f in files[cls] if name in (f.name, f.stem)]
+        hits = [(cls, f) for cls in folders for f in files[cls] if name in (f.name, f.stem)]
         if not hits:
-            raise EditError(f"{style_dir}: no style reference named {name!r} in car/images or person/images")
+            where = " or ".join(f"{n}/images" for n in folders.values())
+            raise EditError(f"{style_dir}: no style reference named {name!r} in {where}")
         pinned[hits[0][0]].append(hits[0][1])
     banks = {}
-    for cls in (CAR, PERSON):
+    for cls in folders:
         if pinned[cls]:
             chosen = pinned[cls]
         else:
             chosen = [rng.choice(files[cls]) for _ in range(slots)] if files[cls] else []
         try:
-            banks[cls] = class_bank(chosen, cls)
+            banks[cls] = class_bank(chosen, cls, as_profile(profile))
         except DataError as exc:
             raise EditError(str(exc)) from None
     return StyleBank(banks, str(style_dir))

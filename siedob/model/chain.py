@@ -21,12 +21,14 @@ from siedob.maps import class_code, class_map, edge_map, one_hot_labels
 from siedob.model.networks import power_iterations
 from siedob.model.paste import paste_objects
 from siedob.model.plan import ObjectPlan, plan_objects
+from siedob.profiles import ProfileLike, as_profile
 
 
 @dataclass
 class SceneBatch:
-    """B scenes of one size: image B×3×H×W in [-1, 1] (BGR), labels B×1×H×W ids 1..33, instances B×1×H×W
-    (integer ids), mask B×1×H×W (1 = regenerate), fg_mask B×1×H×W and each scene's kept objects (disassembly)."""
+    """B scenes of one size: image B×3×H×W in [-1, 1] (BGR), labels B×1×H×W (ids after the profile's unlabeled
+    rule), instances B×1×H×W (integer ids), mask B×1×H×W (1 = regenerate), fg_mask B×1×H×W and each scene's kept
+    objects (disassembly)."""
 
     image: torch.Tensor
     labels: torch.Tensor
@@ -102,17 +104,13 @@ class ChainOutput:
         )
 
 
-def _codes(classes: List[int]) -> torch.Tensor:
-    """N×3×1×1 class codes."""
-    return torch.stack([class_code(c) for c in classes])
-
-
 class Chain(nn.Module):
     """G_OI, G_OG, G_B and (optionally) F composed as in docs/spec.md §6; call it on a :class:`SceneBatch`.
 
     The networks keep the mode their owner sets: the editor runs them in eval mode; fusion training
     runs the frozen ones in train mode, as the authors do, so their spectral-norm vectors advance
-    (G_B once per batch; G_OI once per inpainted object, see :func:`power_iterations`).
+    (G_B once per batch; G_OI once per inpainted object, see :func:`power_iterations`). ``profile``: the
+    dataset profile (class codes, ``lab_dim``, paste order), Cityscapes by default.
     """
 
     def __init__(
@@ -122,9 +120,11 @@ class Chain(nn.Module):
         background: nn.Module,
         fusion: Optional[nn.Module] = None,
         device: Union[str, torch.device] = "cpu",
+        profile: ProfileLike = None,
     ) -> None:
         super().__init__()
         self.device = torch.device(device)
+        self.profile = as_profile(profile)
         self.inpainting = inpainting.to(self.device)
         self.style = style.to(self.device)
         self.background = background.to(self.device)
@@ -142,7 +142,7 @@ class Chain(nn.Module):
         """
         inst = plan.crops["inst_crop"]
         classes = [o.cls for o in plan.objects]
-        cls_map = inst * _codes(classes)
+        cls_map = inst * torch.stack([class_code(c, profile=self.profile) for c in classes])
         out = torch.empty((len(plan.objects), 3) + tuple(inst.shape[2:]), device=self.device)
         inp, gen = plan.indices(False), plan.indices(True)
         if inp:
@@ -157,7 +157,7 @@ class Chain(nn.Module):
         if gen:
             idx = torch.tensor(gen)
             sty_img = torch.stack([plan.refs[i].images[plan.slots[i]] * plan.refs[i].masks[plan.slots[i]] for i in gen])
-            sty_cls = torch.stack([class_map(plan.refs[i].masks[plan.slots[i]], classes[i]) for i in gen])
+            sty_cls = torch.stack([class_map(plan.refs[i].masks[plan.slots[i]], classes[i], self.profile) for i in gen])
             args = (cls_map.index_select(0, idx), sty_img, sty_cls)
             with power_iterations(self.style, len(gen)):
                 res = self.style.synthesise(*(self._up(a) for a in args))[0]
@@ -184,12 +184,12 @@ class Chain(nn.Module):
             boxes = [o.box for o in plan.objects]
             classes = [o.cls for o in plan.objects]
             inst_crops = self._up(plan.crops["inst_crop"])
-            canvas = paste_objects(outputs, inst_crops, boxes, classes, h, w, plan.scenes, b)
+            canvas = paste_objects(outputs, inst_crops, boxes, classes, h, w, plan.scenes, b, self.profile.object_ids)
         else:
             canvas = torch.zeros_like(img)
         fg_in = fg_mask * msk
         fg_output = canvas * fg_in + masked_img * (1 - fg_in)
-        segmap = one_hot_labels(lab)
+        segmap = one_hot_labels(lab, self.profile.lab_dim)
         edge = edge_map(inst) * msk
         g_in = torch.cat((masked_img, torch.cat((segmap, edge), 1) * bg_mask, msk), 1)
         bg_output = self.background(g_in, segmap, msk, bg_mask)

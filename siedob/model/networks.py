@@ -11,6 +11,7 @@ from torch.nn.utils import remove_spectral_norm
 from torch.nn.utils.spectral_norm import SpectralNorm
 
 from siedob.checkpoints import load_released_network
+from siedob.profiles import ProfileLike
 
 PathLike = Union[str, Path]
 
@@ -28,13 +29,15 @@ def fold_spectral_norm(net: nn.Module) -> nn.Module:
     return net
 
 
-def load_network(path: PathLike, role: str, fold: bool = True, mmap: bool = False) -> nn.Module:
+def load_network(
+    path: PathLike, role: str, fold: bool = True, mmap: bool = False, profile: ProfileLike = None
+) -> nn.Module:
     """Strictly load a released-format file into a network built without random initialisation (eval mode).
 
     With ``fold`` the spectral-norm weights are computed once here instead of at every forward;
-    ``mmap``: see :func:`siedob.checkpoints.load_released_network`.
+    ``mmap`` and ``profile``: see :func:`siedob.checkpoints.load_released_network`.
     """
-    net = load_released_network(path, role, mmap=mmap)
+    net = load_released_network(path, role, mmap=mmap, profile=profile)
     return fold_spectral_norm(net) if fold else net
 
 

@@ -11,14 +11,20 @@ import torch.nn.functional as F
 
 from siedob.labels import CAR, PERSON
 
-#: Order in which the classes' canvases are built (cars, then persons).
+#: Order in which the classes' canvases are built for Cityscapes (cars, then persons); other profiles pass
+#: their object classes (``DatasetProfile.object_ids``).
 PASTE_CLASSES: Tuple[int, ...] = (CAR, PERSON)
 
 Box = Tuple[int, int, int, int]
 
 
 def paste_indices(
-    boxes: Sequence[Box], classes: Sequence[int], scenes: Sequence[int], h: int, w: int
+    boxes: Sequence[Box],
+    classes: Sequence[int],
+    scenes: Sequence[int],
+    h: int,
+    w: int,
+    paste_classes: Sequence[int] = PASTE_CLASSES,
 ) -> Dict[str, object]:
     """Host-side index plan of the paste: objects grouped by box size, flat target pixels, paste order keys.
 
@@ -29,11 +35,11 @@ def paste_indices(
     for i, (b0, b1, b2, b3) in enumerate(boxes):
         groups[(b1 - b0, b3 - b2)].append(i)
     targets, orders = [], []
-    n_cls = len(PASTE_CLASSES)
+    n_cls = len(paste_classes)
     for (bh, bw), members in groups.items():
         for i in members:
             b0, _, b2, _ = boxes[i]
-            plane = (scenes[i] * n_cls + PASTE_CLASSES.index(classes[i])) * h * w
+            plane = (scenes[i] * n_cls + list(paste_classes).index(classes[i])) * h * w
             pix = plane + (np.arange(b0, b0 + bh)[:, None] * w + np.arange(b2, b2 + bw)[None, :]).ravel()
             targets.append(pix)
             orders.append(np.full(pix.size, i))
@@ -53,19 +59,21 @@ def paste_objects(
     w: int,
     scenes: Optional[Sequence[int]] = None,
     batch: int = 1,
+    paste_classes: Sequence[int] = PASTE_CLASSES,
 ) -> torch.Tensor:
-    """Car canvas + person canvas per scene (B×3×H×W): each object ``bilinear(output, box)`` where
-    ``nearest(inst_crop, box)``; object i goes to scene ``scenes[i]`` (all to scene 0 when None).
+    """The sum of one canvas per class (car + person for Cityscapes) per scene (B×3×H×W): each object
+    ``bilinear(output, box)`` where ``nearest(inst_crop, box)``; object i goes to scene ``scenes[i]`` (all to 0
+    when None).
 
     Equal to the authors' per-object ``canvas[box] = o·m + canvas[box]·(1 − m)`` in order (m is 0/1, so
     the last object covering a pixel wins), done as one scatter-max of paste-order keys for the whole batch.
     """
     device = outputs.device
     scenes = list(scenes) if scenes is not None else [0] * len(boxes)
-    n_cls = len(PASTE_CLASSES)
+    n_cls = len(paste_classes)
     if not boxes:
         return torch.zeros(batch, 3, h, w, device=device)
-    plan = paste_indices(boxes, classes, scenes, h, w)
+    plan = paste_indices(boxes, classes, scenes, h, w, paste_classes)
     o_parts, m_parts = [], []
     for (bh, bw), members in plan["groups"].items():
         idx = torch.tensor(members).to(device, non_blocking=True)

@@ -9,11 +9,14 @@ from siedob.labels import LAB_DIM
 from siedob.nn.blocks import ConvBlock
 
 
-def discriminator_in_channels(name: str, lab_dim: int = LAB_DIM) -> int:
-    """Input channels of each stage's discriminator (docs/spec.md §3.5), by the authors' attribute name."""
+def discriminator_in_channels(name: str, lab_dim: int = LAB_DIM, code_nc: int = 3) -> int:
+    """Input channels of each stage's discriminator (docs/spec.md §3.5), by the authors' attribute name.
+
+    ``code_nc``: channels of the object class map (3 for Cityscapes; one per class beyond three).
+    """
     channels = {
-        "netD_inp": 3 + 1 + 3,  # image, mask, class map
-        "netD_style": 3 + 3,  # image, class map
+        "netD_inp": 3 + 1 + code_nc,  # image, mask, class map
+        "netD_style": 3 + code_nc,  # image, class map
         "netD_BG": lab_dim + 3,  # segmap then image
         "netD_patch": 3 + lab_dim,  # image then segmap (160×160 boundary patches)
         "netD_F": 3,  # image only
@@ -42,6 +45,6 @@ class PatchDiscriminator(nn.Module):
         return self.dis_model(x)
 
 
-def build_discriminator(name: str, ndf: int = 64, lab_dim: int = LAB_DIM) -> PatchDiscriminator:
+def build_discriminator(name: str, ndf: int = 64, lab_dim: int = LAB_DIM, code_nc: int = 3) -> PatchDiscriminator:
     """The discriminator a stage uses, by its checkpoint name (``netD_inp``, ``netD_BG`` …)."""
-    return PatchDiscriminator(discriminator_in_channels(name, lab_dim), ndf)
+    return PatchDiscriminator(discriminator_in_channels(name, lab_dim, code_nc), ndf)

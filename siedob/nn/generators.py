@@ -6,12 +6,13 @@ widths are the defaults.
 
 from __future__ import annotations
 
-from typing import Optional, Tuple
+from typing import Optional, Sequence, Tuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from siedob.labels import STYLE_SKIPPED_CLASSES
 from siedob.nn.blocks import ConvBlock, GatedConv, ResBlock, StyleEncoder, StyleSPADEResBlock, UpGatedConv
 from siedob.nn.style_propagation import StylePropagate
 
@@ -29,10 +30,11 @@ def _to_image(in_nc: int) -> ConvBlock:
 class ObjectInpaintingGenerator(nn.Module):
     """G_OI (authors: ``fg_inpainting``): completes a partly masked 64×64 object crop."""
 
-    def __init__(self, ngf: int = 64) -> None:
+    def __init__(self, ngf: int = 64, code_nc: int = 3) -> None:
         super().__init__()
         c1, c2, c4, c8, c16 = ngf, 2 * ngf, 4 * ngf, 8 * ngf, 16 * ngf
-        self.init_conv = ConvBlock(8, c1, 7, 1, 3)
+        # masked crop, instance mask, object mask, class map (code_nc channels: 3 for Cityscapes)
+        self.init_conv = ConvBlock(3 + 1 + 1 + code_nc, c1, 7, 1, 3)
         self.enc1 = _gated(c1, c2, 2)
         self.enc2 = _gated(c2, c4, 2)
         self.enc22 = _gated(c4, c4)
@@ -72,11 +74,12 @@ class ObjectStyleGenerator(nn.Module):
     Returns ``(image, style_code, cycle_code)``; the cycle code re-encodes the generated object.
     """
 
-    def __init__(self, ngf: int = 32, style_dim: int = 128, style_enc_dim: int = 32) -> None:
+    def __init__(self, ngf: int = 32, style_dim: int = 128, style_enc_dim: int = 32, code_nc: int = 3) -> None:
         super().__init__()
         c1, c2, c4, c8 = ngf, 2 * ngf, 4 * ngf, 8 * ngf
-        self.enc_style = StyleEncoder(4, 6, style_enc_dim, style_dim)
-        self.init_conv = ConvBlock(3, c1, 7, 1, 3)
+        # the class map has code_nc channels (3 for Cityscapes); the style encoders also see the image
+        self.enc_style = StyleEncoder(4, 3 + code_nc, style_enc_dim, style_dim)
+        self.init_conv = ConvBlock(code_nc, c1, 7, 1, 3)
         self.enc1 = ConvBlock(c1, c2, 3, 2, 1)
         self.enc2 = ConvBlock(c2, c4, 3, 2, 1)
         self.enc3 = ConvBlock(c4, c8, 3, 2, 1)
@@ -84,16 +87,16 @@ class ObjectStyleGenerator(nn.Module):
         self.resblk2 = ResBlock(c8)
         self.resblk3 = ResBlock(c8)
         self.resblk4 = ResBlock(c8)
-        self.spade1_1 = StyleSPADEResBlock(c8, c8, 3, style_dim)
-        self.spade1_2 = StyleSPADEResBlock(c8, c8, 3, style_dim)
+        self.spade1_1 = StyleSPADEResBlock(c8, c8, code_nc, style_dim)
+        self.spade1_2 = StyleSPADEResBlock(c8, c8, code_nc, style_dim)
         self.conv1 = ResBlock(c8, c4)
-        self.spade2_1 = StyleSPADEResBlock(c4, c4, 3, style_dim)
-        self.spade2_2 = StyleSPADEResBlock(c4, c4, 3, style_dim)
+        self.spade2_1 = StyleSPADEResBlock(c4, c4, code_nc, style_dim)
+        self.spade2_2 = StyleSPADEResBlock(c4, c4, code_nc, style_dim)
         self.conv2 = ResBlock(c4, c2)
-        self.spade3 = StyleSPADEResBlock(c2, c2, 3, style_dim)
+        self.spade3 = StyleSPADEResBlock(c2, c2, code_nc, style_dim)
         self.conv3 = ResBlock(c2, c1)
         self.conv_img = _to_image(c1)
-        self.cycle_style = StyleEncoder(4, 6, style_enc_dim, style_dim)
+        self.cycle_style = StyleEncoder(4, 3 + code_nc, style_enc_dim, style_dim)
         self.up = nn.Upsample(scale_factor=2)
 
     def forward(
@@ -136,9 +139,16 @@ class BackgroundGenerator(nn.Module):
 
     ``style_propagation=False`` is the paper's "w/o SASPM" ablation: the propagated style maps are zero, so
     each style layer is conditioned on the background segmap alone (same parameters, same file layout).
+    ``skipped_classes``: label ids that get no context style code (the dataset's instance classes).
     """
 
-    def __init__(self, ngf: int = 32, lab_nc: int = 34, style_propagation: bool = True) -> None:
+    def __init__(
+        self,
+        ngf: int = 32,
+        lab_nc: int = 34,
+        style_propagation: bool = True,
+        skipped_classes: Sequence[int] = STYLE_SKIPPED_CLASSES,
+    ) -> None:
         super().__init__()
         c1, c2, c4, c8, c16 = ngf, 2 * ngf, 4 * ngf, 8 * ngf, 16 * ngf
         self.init_conv = ConvBlock(3 + lab_nc + 1 + 1, c1, 7, 1, 3)
@@ -158,6 +168,7 @@ class BackgroundGenerator(nn.Module):
         self.style3 = StylePropagate(c2, lab_nc)
         for layer in (self.style1, self.style2, self.style3):
             layer.propagate = style_propagation
+            layer.skipped = tuple(skipped_classes)
         self.dec4 = UpGatedConv(c2, c2)
         self.dec5 = _gated(c2, c1)
         self.conv_img = _to_image(c1)
@@ -214,9 +225,9 @@ class FusionGenerator(nn.Module):
 class ObjectInpaintingWrapper(nn.Module):
     """The G_OI training wrapper saved as ``netG``: holds ``fg_inpainting``, returns (out, composite)."""
 
-    def __init__(self, ngf: int = 64) -> None:
+    def __init__(self, ngf: int = 64, code_nc: int = 3) -> None:
         super().__init__()
-        self.fg_inpainting = ObjectInpaintingGenerator(ngf)
+        self.fg_inpainting = ObjectInpaintingGenerator(ngf, code_nc)
 
     def forward(
         self, input: torch.Tensor, inst_mask: torch.Tensor, mask: torch.Tensor, class_map: torch.Tensor
@@ -228,9 +239,9 @@ class ObjectInpaintingWrapper(nn.Module):
 class ObjectStyleWrapper(nn.Module):
     """The G_OG training wrapper saved as ``netG``: holds ``fg_style``."""
 
-    def __init__(self, ngf: int = 32) -> None:
+    def __init__(self, ngf: int = 32, code_nc: int = 3) -> None:
         super().__init__()
-        self.fg_style = ObjectStyleGenerator(ngf)
+        self.fg_style = ObjectStyleGenerator(ngf, code_nc=code_nc)
 
     def forward(
         self,

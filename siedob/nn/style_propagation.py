@@ -53,6 +53,8 @@ class StylePropagate(nn.Module):
         self.stylelayer = StyleLayer(dim, style_nc + lab_nc)
         #: False: no context style codes (zero style map; the "w/o SASPM" ablation).
         self.propagate = True
+        #: label ids without a context style code [docs/spec.md §3.3, quirk — keep]; the dataset's instance classes
+        self.skipped: Sequence[int] = STYLE_SKIPPED_CLASSES
 
     def forward(
         self, feat: torch.Tensor, segmap: torch.Tensor, bg_mask: torch.Tensor, mask: torch.Tensor
@@ -64,7 +66,7 @@ class StylePropagate(nn.Module):
         mask = F.interpolate(mask, size=size, mode="nearest")
         bg_seg = segmap * bg_mask
         if self.propagate:
-            codes = class_style_codes(f, bg_seg * (1 - mask))
+            codes = class_style_codes(f, bg_seg * (1 - mask), self.skipped)
             style_map = torch.bmm(codes.transpose(1, 2), bg_seg.flatten(2)).view(f.shape)
         else:
             style_map = torch.zeros_like(f)

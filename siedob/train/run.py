@@ -63,9 +63,21 @@ def build_dataset(
 ) -> Tuple[Dataset, Callable]:
     """The stage's dataset from :mod:`siedob.data.datasets` and its collate function."""
     from siedob.data.datasets import ObjectDataset, SceneDataset, collate_scenes
-    from siedob.data.io import DataError
+    from siedob.data.io import PROFILE_RECORD, DataError, prepared_profile
 
     root = Path(data_root).expanduser()
+    wanted = cfg["data"]["profile"]
+    try:
+        found = prepared_profile(root)
+    except DataError as exc:
+        raise SiedobError(str(exc)) from None
+    if root.is_dir() and found != wanted:
+        where = (
+            f"{root / PROFILE_RECORD}" if found != "cityscapes" else f"{root} (no {PROFILE_RECORD}: a Cityscapes tree)"
+        )
+        raise SiedobError(
+            f"{where}: the data is of the {found} dataset profile but the config has data.profile={wanted}"
+        )
     try:
         if stage == "instance_inpainting":
             return ObjectDataset(root, cfg["data"], "inpaint", train), default_collate
@@ -73,7 +85,8 @@ def build_dataset(
             return ObjectDataset(root, cfg["data"], "style", train), default_collate
         return SceneDataset(root, cfg["data"], stage, train), collate_scenes
     except DataError as exc:
-        hint = "prepare it with siedob-prepare-cityscapes or siedob-synthetic"
+        tool = "siedob-prepare-ade20k" if wanted == "ade20k-room" else "siedob-prepare-cityscapes"
+        hint = f"prepare it with {tool} or siedob-synthetic --profile {wanted}"
         raise SiedobError(f"{exc} (data root {root}; {hint})") from None
 
 

@@ -44,7 +44,7 @@ class ObjectInpaintingTrainer(Trainer):
     d_names = ("netD_inp",)
 
     def build_generator(self) -> nn.Module:
-        return ObjectInpaintingWrapper(int(self.mcfg["ngf"]))
+        return ObjectInpaintingWrapper(int(self.mcfg["ngf"]), self.profile.code_width)
 
     def released_module(self) -> nn.Module:
         return self.generator.fg_inpainting
@@ -100,7 +100,7 @@ class ObjectStyleTrainer(Trainer):
         super().__init__(cfg, *args, **kwargs)
 
     def build_generator(self) -> nn.Module:
-        return ObjectStyleWrapper(int(self.mcfg["ngf"]))
+        return ObjectStyleWrapper(int(self.mcfg["ngf"]), self.profile.code_width)
 
     def released_module(self) -> nn.Module:
         return self.generator.fg_style
@@ -182,7 +182,10 @@ class BackgroundTrainer(Trainer):
 
     def build_generator(self) -> nn.Module:
         return BackgroundGenerator(
-            int(self.mcfg["ngf"]), int(self.mcfg["lab_dim"]), style_propagation=bool(self.tcfg["style_propagation"])
+            int(self.mcfg["ngf"]),
+            int(self.mcfg["lab_dim"]),
+            style_propagation=bool(self.tcfg["style_propagation"]),
+            skipped_classes=self.profile.style_skipped_classes,
         )
 
     def released_module(self) -> nn.Module:
@@ -289,9 +292,13 @@ class FusionTrainer(Trainer):
                     f"{path}: file not found; train stages 1-3 first (their runs write {RELEASED[role].filename}) "
                     f"or put the authors' released file there"
                 )
-            nets[role] = load_network(path, role, fold=not self.submodels_train_mode)
+            nets[role] = load_network(path, role, fold=not self.submodels_train_mode, profile=self.profile)
         self.chain = Chain(
-            nets["object_inpainting"], nets["object_style"], nets["background"], device=self.device
+            nets["object_inpainting"],
+            nets["object_style"],
+            nets["background"],
+            device=self.device,
+            profile=self.profile,
         ).requires_grad_(False)
         self.frozen = {
             "object_inpainting": self.chain.inpainting,
@@ -299,7 +306,7 @@ class FusionTrainer(Trainer):
             "background": self.chain.background,
         }
         self.slots = int(cfg["data"]["styles_per_class"])
-        self.style_files = style_files(data_root) if data_root is not None else {}
+        self.style_files = style_files(data_root, profile=self.profile) if data_root is not None else {}
         #: A fixed style bank for every scene instead of draws from the object datasets (benchmarks, tests).
         self.style_bank: Optional[StyleBank] = None
 
@@ -311,7 +318,7 @@ class FusionTrainer(Trainer):
 
     def style_banks(self, n: int) -> List[StyleBank]:
         """One bank of ``slots`` references per class for each of ``n`` scenes, drawn in scene order."""
-        return [self.style_bank or draw_style_bank(self.style_files, self.slots) for _ in range(n)]
+        return [self.style_bank or draw_style_bank(self.style_files, self.slots, self.profile) for _ in range(n)]
 
     def compose(self, batch: Mapping[str, Any]) -> ChainOutput:
         """The frozen chain on the whole batch (objects, paste, G_B, ``masked_G``; not F).

@@ -22,6 +22,7 @@ from torch.nn.parallel import DistributedDataParallel
 from siedob.checkpoints import CheckpointError, load_state_into, released_state
 from siedob.errors import SiedobError
 from siedob.nn import build_discriminator, init_weights
+from siedob.profiles import as_profile
 from siedob.train.distributed import DistContext
 from siedob.train.losses import VGGLoss
 from siedob.train.vgg import VGG19Features, load_vgg19
@@ -100,6 +101,8 @@ class Trainer:
         self.cfg = cfg
         self.tcfg = cfg["train"]
         self.mcfg = cfg["model"]
+        #: the dataset profile (``data.profile``): class-code width, lab_dim, the released files' profile entry
+        self.profile = as_profile(cfg["data"].get("profile"))
         self.ctx = ctx or DistContext()
         self.device = self.ctx.device
         self.amp = amp
@@ -109,7 +112,7 @@ class Trainer:
         # Only the scene stages' configs have lab_dim; the object discriminators do not take the label map.
         scene = {"lab_dim": int(self.mcfg["lab_dim"])} if "lab_dim" in self.mcfg else {}
         for name in self.d_names:
-            self.nets[name] = build_discriminator(name, int(self.mcfg["ndf"]), **scene)
+            self.nets[name] = build_discriminator(name, int(self.mcfg["ndf"]), code_nc=self.profile.code_width, **scene)
         for net in self.nets.values():
             init_weights(net, str(self.mcfg["init"]))
             net.to(self.device)
@@ -343,7 +346,7 @@ class Trainer:
 
     def released(self) -> Dict[str, Dict[str, torch.Tensor]]:
         """The generator in the authors' released-file format."""
-        return released_state(self.released_module(), self.role)
+        return released_state(self.released_module(), self.role, self.profile)
 
 
 # --------------------------------------------------------------------- RNG state
