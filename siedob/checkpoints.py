@@ -295,12 +295,27 @@ def load_released_network(path: PathLike, role: str, mmap: bool = False, profile
     return net.eval()
 
 
+def folder_profile(directory: PathLike) -> str:
+    """The dataset profile the released files of a folder record; they must agree (no entry: Cityscapes)."""
+    directory = Path(directory)
+    found = {}
+    for fmt in RELEASED.values():
+        path = directory / fmt.filename
+        if path.is_file():
+            found[fmt.filename] = file_profile(load_file(path, mmap=True), path)
+    if len(set(found.values())) > 1:
+        listing = ", ".join(f"{name} {prof}" for name, prof in found.items())
+        raise CheckpointError(f"{directory}: the released files are of different dataset profiles ({listing})")
+    return next(iter(found.values()), DEFAULT_PROFILE)
+
+
 def check_folder(directory: PathLike) -> Dict[str, Dict[str, int]]:
     """Load all four released files of a folder strictly; per file its parameter count and constructor widths."""
     directory = Path(directory)
     if not directory.is_dir():
         raise CheckpointError(f"{directory}: checkpoint folder not found")
     report = {}
+    folder_profile(directory)
     for role in GENERATOR_FACTORIES:
         path = released_path(directory, role)
         net = load_released_network(path, role, mmap=True)  # dropped before returning
@@ -330,6 +345,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for name, info in check_folder(directory).items():
         widths = ", ".join(f"{k} {v}" for k, v in info.items() if k != "parameters")
         print(f"{name:<24} ok  {info['parameters']:>12,} parameters  ({widths})")
+    print(f"dataset profile: {folder_profile(directory)}")
     return 0
 
 

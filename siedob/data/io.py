@@ -149,5 +149,5 @@ def prepared_profile(root: PathLike) -> str:
     try:
         name = json.loads(path.read_text(encoding="utf-8"))["profile"]
     except (OSError, ValueError, KeyError, TypeError):
-        raise DataError(f"{path}: not a readable profile record (expected {{\"profile\": NAME, ...}})") from None
+        raise DataError(f'{path}: not a readable profile record (expected {{"profile": NAME, ...}})') from None
     return str(name)

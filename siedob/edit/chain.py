@@ -15,14 +15,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from siedob.checkpoints import PROFILE_ENTRY, RELEASED, CheckpointError, load_file
+from siedob.checkpoints import RELEASED, CheckpointError, folder_profile
 from siedob.data.disassembly import Disassembly, disassemble, edit_rules
 from siedob.data.io import image_to_tensor
 from siedob.device import resolve_device
 from siedob.edit.inputs import SIDE_MULTIPLE, EditError
 from siedob.edit.style_bank import StyleBank
 from siedob.model import Chain, EditStages, MissingStyleError, ObjectResult, SceneBatch, load_network, paste_objects
-from siedob.profiles import DEFAULT_PROFILE, ProfileLike, as_profile
+from siedob.profiles import ProfileLike, as_profile
 
 __all__ = [
     "CHECKPOINT_HINT",
@@ -65,20 +65,6 @@ def _as_tensor(x: ArrayOrTensor, name: str, image: bool = False) -> torch.Tensor
     if t.dim() != 2:
         raise EditError(f"{name}: expected an H×W map, got shape {tuple(t.shape)}")
     return t[None]
-
-
-def folder_profile(directory: PathLike) -> str:
-    """The dataset profile the released files of a folder record; they must agree (no entry: Cityscapes)."""
-    directory = Path(directory)
-    found = {}
-    for fmt in RELEASED.values():
-        path = directory / fmt.filename
-        if path.is_file():
-            found[fmt.filename] = load_file(path, mmap=True).get(PROFILE_ENTRY, DEFAULT_PROFILE)
-    if len(set(found.values())) > 1:
-        listing = ", ".join(f"{name} {prof}" for name, prof in found.items())
-        raise CheckpointError(f"{directory}: the released files are of different dataset profiles ({listing})")
-    return next(iter(found.values()), DEFAULT_PROFILE)
 
 
 class Editor:
@@ -129,9 +115,7 @@ class Editor:
         dev = resolve_device(device)
         found = folder_profile(directory)
         wanted = as_profile(profile).name if profile is not None else found
-        nets = [
-            load_network(directory / RELEASED[role].filename, role, mmap=mmap, profile=wanted) for role in RELEASED
-        ]
+        nets = [load_network(directory / RELEASED[role].filename, role, mmap=mmap, profile=wanted) for role in RELEASED]
         return cls(*nets, device=dev, profile=wanted)
 
     @torch.inference_mode()

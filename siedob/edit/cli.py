@@ -128,9 +128,7 @@ def main(argv: Optional[Sequence[str]] = None, prog: str = "siedob-edit") -> int
     profile = folder_profile(args.checkpoints) if Path(args.checkpoints).is_dir() else DEFAULT_PROFILE
     scenes, style_dir, outputs = _jobs(args, profile)
     rng = random.Random(args.seed)
-    banks: List[StyleBank] = [
-        load_style_bank(style_dir, names=args.style, rng=rng, profile=profile) for _ in scenes
-    ]
+    banks: List[StyleBank] = [load_style_bank(style_dir, names=args.style, rng=rng, profile=profile) for _ in scenes]
     if args.save_stages:
         outputs_all = [p for o in outputs for p in (o, o.with_name(f"{o.stem}_stages.png"))]
     else:
