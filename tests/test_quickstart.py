@@ -51,3 +51,19 @@ def test_quickstart_never_overwrites_a_users_folder(tmp_path):
     with pytest.raises(SiedobError, match="not a quickstart folder"):
         main(["--output", str(tmp_path), "--overwrite"])
     assert (tmp_path / "mine.txt").read_text() == "precious"
+
+
+def test_quickstart_on_the_ade_room_profile(tmp_path):
+    out = tmp_path / "qa"
+    assert (
+        main(["--output", str(out), "--steps", "1", "--scenes", "16", "--no-progress", "--profile", "ade20k-room"]) == 0
+    )
+    counts = check_folder(out / "checkpoints")
+    assert counts["object_inpainting.pth"]["code_nc"] == 6 and counts["bg.pth"]["lab_nc"] == 151
+    for stage in ("instance_inpainting", "instance_style", "background", "fusion"):
+        recorded = load_config(out / "runs" / stage / "config.yaml")
+        assert recorded["data"]["profile"] == "ade20k-room"
+    results = sorted((out / "results").glob("*.png"))
+    assert [p.name for p in results] == ["ADE_val_00000001.png", "ADE_val_00000001_stages.png"]
+    photo = cv2.imread(str(out / "data" / "test" / "images" / "ADE_val_00000001.jpg"))
+    assert cv2.imread(str(results[0])).shape == photo.shape

@@ -142,12 +142,24 @@ PROFILE_RECORD = "profile.json"
 
 
 def prepared_profile(root: PathLike) -> str:
-    """The dataset profile of a prepared root: ``profile.json``'s ``profile`` (absent: ``cityscapes``)."""
+    """The dataset profile of a prepared root: ``profile.json``'s ``profile`` (absent: ``cityscapes``).
+
+    A root prepared with another object list than the profile's (``siedob-prepare-ade20k --objects``) is
+    an error: the stages train on the profile's classes only.
+    """
     path = Path(root) / PROFILE_RECORD
     if not path.is_file():
         return "cityscapes"
     try:
-        name = json.loads(path.read_text(encoding="utf-8"))["profile"]
+        record = json.loads(path.read_text(encoding="utf-8"))
+        name = str(record["profile"])
     except (OSError, ValueError, KeyError, TypeError):
         raise DataError(f'{path}: not a readable profile record (expected {{"profile": NAME, ...}})') from None
-    return str(name)
+    objects = record.get("objects")
+    wanted = [o.name for o in as_profile(name).objects]
+    if objects is not None and list(objects) != wanted:
+        raise DataError(
+            f"{path}: prepared with the object classes {', '.join(map(str, objects))}; the {name} profile "
+            f"trains on {', '.join(wanted)} (prepare without --objects)"
+        )
+    return name
