@@ -4,7 +4,10 @@ Protocols: ``--mode chain|background`` with ``--masks free-form|extension|outpai
 Table 1), ``--mode objects`` (G_OI on the object crops), ``--mode add-objects`` (Table 2: new objects,
 K results per scene, Div). Metrics come from the registry of :mod:`siedob.eval.metrics`
 (``--metrics fid,lpips,miou,div``); one whose network or input is missing reports why instead of failing.
-Errors the user can fix are :class:`~siedob.errors.SiedobError`: one line, exit code 2.
+With ``--mode`` the dataset profile is the data root's (``profile.json``; none: Cityscapes): it decides the
+object classes, the object-addition rules and mIoU's classes, checkpoints of another profile are refused,
+and the paper cells shown default to that dataset. Errors the user can fix are
+:class:`~siedob.errors.SiedobError`: one line, exit code 2.
 """
 
 from __future__ import annotations
@@ -15,7 +18,8 @@ from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
 from siedob.data.eval_masks import FIXED_PROTOCOLS, MASK_FOLDERS, MASK_PROTOCOLS
-from siedob.data.io import read_bgr
+from siedob.data.io import prepared_profile, read_bgr
+from siedob.profiles import DEFAULT_PROFILE, PROFILE_NAMES, as_profile
 
 from ..cli import Parser, add_device, add_overwrite, check_output_dir
 from ..device import resolve_device
@@ -27,7 +31,7 @@ from .images import check_same_count, list_images
 from .inception import BACKENDS
 from .metrics import Backends, MetricInputs, compute_metrics, list_metrics, parse_metric_names, prepare_metrics
 from .miou import RESOLUTIONS
-from .object_addition import CLASS_NAMES, DEFAULT_RESULTS_PER_SCENE, GROUND, HEIGHTS, MARGIN, run_object_addition
+from .object_addition import DEFAULT_RESULTS_PER_SCENE, MARGIN, addition_rules, run_object_addition
 from .report import DATASETS, build_report, markdown_table, write_reports
 
 DEFAULT_CACHE = Path.home() / ".cache" / "siedob" / "eval_features"
@@ -54,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     src = p.add_argument_group("what to score (either --real/--fake or --mode with --data-root)")
     src.add_argument("--real", type=Path, help="folder of real images (paired with --fake in sorted order)")
     src.add_argument("--fake", type=Path, help="folder of generated images")
-    src.add_argument("--labels", type=Path, help="folder of labelIds maps for mIoU (paired with --fake)")
+    src.add_argument("--labels", type=Path, help="folder of label maps for mIoU (paired with --fake; see --profile)")
     src.add_argument("--mode", type=_mode, metavar="|".join(ALL_MODES), help="generate results, then score them")
     src.add_argument(
         "--masks",
@@ -100,7 +104,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="generated: at the generated size, labels nearest-resized; full: predictions upsampled to the labels",
     )
     met.add_argument("--miou-in-mask", action="store_true", help="score mIoU only inside each image's edit mask")
-    met.add_argument("--dataset", choices=DATASETS, default="cityscapes", help="paper cells to show beside ours")
+    met.add_argument(
+        "--dataset",
+        choices=DATASETS,
+        default=None,
+        help="paper cells to show beside ours (default: the run's dataset profile, see --profile)",
+    )
+    met.add_argument(
+        "--profile",
+        choices=PROFILE_NAMES,
+        default=None,
+        help="dataset profile of --labels with --real/--fake (default cityscapes); with --mode the data root's "
+        "profile.json decides",
+    )
     run = p.add_argument_group("running")
     run.add_argument("--output", type=Path, default=Path("results/eval"), help="report (and generated images) folder")
     add_overwrite(run, "an earlier report and its generated images")
@@ -127,6 +143,12 @@ def _check_args(args: argparse.Namespace) -> None:
         raise EvalError(f"--results-per-scene must be at least 1, got {args.results_per_scene}")
     if args.batch_size < 1:
         raise EvalError(f"--batch-size must be at least 1, got {args.batch_size}")
+    root_profile = prepared_profile(args.data_root) if args.mode is not None else None
+    if args.profile is not None and root_profile is not None and args.profile != root_profile:
+        raise EvalError(
+            f"--profile {args.profile}: the data root {args.data_root} is {root_profile} "
+            "(its profile.json decides with --mode; leave --profile out)"
+        )
     out = check_output_dir(args.output, "--output folder")
     earlier = [out / "report.json"] + ([] if args.skip_generation else [out / "images"])
     earlier = [p for p in earlier if p.exists()]
@@ -134,7 +156,35 @@ def _check_args(args: argparse.Namespace) -> None:
         raise EvalError(f"{earlier[0]}: an earlier evaluation is there (use --overwrite or another --output)")
 
 
-def _backends(args: argparse.Namespace) -> Backends:
+def dataset_profile(args: argparse.Namespace) -> str:
+    """The run's dataset profile: the data root's with ``--mode``, else ``--profile`` (default Cityscapes)."""
+    if args.mode is not None:
+        return as_profile(prepared_profile(args.data_root)).name
+    return args.profile or DEFAULT_PROFILE
+
+
+def check_checkpoint_profile(args: argparse.Namespace, profile: str) -> None:
+    """Checkpoints of another dataset profile than the data root's are refused, in one line naming both.
+
+    Only when our networks generate (the default generator, or add-objects) from a folder that holds
+    released files; a plugged generator may ignore ``--checkpoints``.
+    """
+    from siedob.checkpoints import RELEASED
+    from siedob.edit.chain import folder_profile
+
+    ours = args.mode == ADD_OBJECTS or (args.generator is None and not args.skip_generation)
+    folder = Path(args.checkpoints)
+    if args.mode is None or not ours or not any((folder / f.filename).is_file() for f in RELEASED.values()):
+        return
+    found = folder_profile(folder)
+    if found != profile:
+        raise EvalError(
+            f"{folder}: checkpoints of the {found} dataset profile, but the data root {args.data_root} is "
+            f"{profile}; use checkpoints trained on {profile}"
+        )
+
+
+def _backends(args: argparse.Namespace, profile: str = DEFAULT_PROFILE) -> Backends:
     return Backends(
         device=args.device,
         fid_backend=args.fid_backend,
@@ -149,6 +199,7 @@ def _backends(args: argparse.Namespace) -> Backends:
         miou_resolution=args.miou_resolution,
         miou_in_mask=args.miou_in_mask,
         progress=not args.no_progress,
+        profile=profile,
     )
 
 
@@ -162,8 +213,8 @@ def _folder_inputs(args: argparse.Namespace) -> Dict[str, Any]:
     return {"inputs": inputs, "pending": None, "context": {"real": str(args.real), "fake": str(args.fake)}}
 
 
-def _generation_inputs(args: argparse.Namespace) -> Dict[str, Any]:
-    split = test_split(args.mode, args.data_root, args.masks, fallback_dir=args.output / "masks")
+def _generation_inputs(args: argparse.Namespace, profile: str) -> Dict[str, Any]:
+    split = test_split(args.mode, args.data_root, args.masks, fallback_dir=args.output / "masks", profile=profile)
     out_dir = args.output / "images"
     job = GenerationJob(
         mode=args.mode,
@@ -201,7 +252,9 @@ def _mask_protocol(args: argparse.Namespace, mask_files: Optional[str]) -> str:
     return f"free-form (seeded brush strokes; {where})"
 
 
-def _protocol(args: argparse.Namespace, inputs: MetricInputs, backends: Backends, extra: Dict) -> Dict[str, Any]:
+def _protocol(
+    args: argparse.Namespace, inputs: MetricInputs, backends: Backends, extra: Dict, profile: str = DEFAULT_PROFILE
+) -> Dict[str, Any]:
     """The full protocol written into the report."""
     fake = inputs.fake
     resolution = None
@@ -210,6 +263,7 @@ def _protocol(args: argparse.Namespace, inputs: MetricInputs, backends: Backends
         resolution = f"{w}×{h} (as generated; labels at that size)"
     proto: Dict[str, Any] = {
         "mode": args.mode or "folders",
+        "dataset profile": profile,
         "masks": _mask_protocol(args, extra.get("mask_files")),
         "colour order": f"Inception sees {args.color_order.upper()}; LPIPS sees RGB (ours are BGR, flipped)",
         "resolution": resolution,
@@ -217,11 +271,12 @@ def _protocol(args: argparse.Namespace, inputs: MetricInputs, backends: Backends
     }
     proto.update(backends.describe())
     if args.mode == ADD_OBJECTS:
+        rules = addition_rules(profile)
         proto["object addition"] = {
             "results per scene (K)": args.results_per_scene,
             "seed": args.seed,
-            "ground label ids": {CLASS_NAMES[c]: GROUND[c] for c in GROUND},
-            "heights at 256 px": {CLASS_NAMES[c]: HEIGHTS[c] for c in HEIGHTS},
+            "ground label ids": {rules.names[c]: rules.ground[c] for c in rules.order},
+            "heights at 256 px": {rules.names[c]: rules.heights[c] for c in rules.order},
             "Div": "mean LPIPS (AlexNet v0.1, whole image) over all unordered pairs of a scene's K results, "
             "averaged over scenes",
             "scenes without an object": extra.get("skipped", []),
@@ -234,15 +289,18 @@ def _protocol(args: argparse.Namespace, inputs: MetricInputs, backends: Backends
 def evaluate(args: argparse.Namespace) -> Dict[str, Any]:
     """Generate (for ``--mode``), compute the metrics and write the reports; returns the report."""
     _check_args(args)
+    profile = dataset_profile(args)
+    check_checkpoint_profile(args, profile)
+    dataset = args.dataset or (profile if profile in DATASETS else DEFAULT_PROFILE)
     default = DEFAULT_METRICS + (",div" if args.mode == ADD_OBJECTS else "")
     names = parse_metric_names(args.metrics or default)
-    backends = _backends(args)
+    backends = _backends(args, profile)
     if args.mode is None:
         state = _folder_inputs(args)
     elif args.mode == ADD_OBJECTS:
         state = {"inputs": MetricInputs(), "pending": None, "context": {"data_root": str(args.data_root)}}
     else:
-        state = _generation_inputs(args)
+        state = _generation_inputs(args, profile)
     prepare_metrics(names, backends)  # the networks load (or are found missing) before any slow generation
     inputs: MetricInputs = state["inputs"]
     extra = dict(state["context"])
@@ -260,9 +318,9 @@ def evaluate(args: argparse.Namespace) -> Dict[str, Any]:
             "background": f"{args.masks} (G_B alone)"}.get(args.mode, args.masks)  # fmt: skip
     report = build_report(
         metrics,
-        args.dataset,
+        dataset,
         task,
-        _protocol(args, inputs, backends, extra),
+        _protocol(args, inputs, backends, extra, profile),
         mode=args.mode or "folders",
         n_images=len(inputs.fake),
         color_order=args.color_order,

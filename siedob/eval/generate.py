@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Union
 
 from siedob.data.eval_masks import FIXED_PROTOCOLS, MASK_FOLDERS, MASK_PROTOCOLS, write_fixed_protocol_masks
-from siedob.data.io import read_bgr
+from siedob.data.io import prepared_profile, read_bgr
+from siedob.profiles import ProfileLike, as_profile
 
 from .errors import EvalError, GeneratorUnavailable
 from .images import check_same_count, list_images
@@ -25,7 +26,6 @@ PathLike = Union[str, Path]
 #: ``fusion`` is gone: it wrote exactly the chain's results (the chain's last stage is the fusion network).
 MODES = ("objects", "background", "chain")
 DEFAULT_GENERATOR = "siedob.edit:eval_generator"
-OBJECT_CLASS_NAMES = ("car", "person")
 
 
 @dataclass
@@ -70,30 +70,49 @@ def scene_split(
     return {"images": images, "masks": mask_files, "labels": labels}
 
 
-def object_split(data_root: PathLike) -> Dict[str, List[Path]]:
-    """Car then person test crops (sorted); the i-th crop overall gets the i-th object mask (sorted).
+def object_split(data_root: PathLike, profile: ProfileLike = None) -> Dict[str, List[Path]]:
+    """Test crops per object class in the profile's order (Cityscapes: car then person), each sorted; the
+    i-th crop overall gets the i-th object mask (sorted).
 
     The same pairing as :class:`siedob.data.datasets.ObjectDataset` in test mode and as the masks the
-    prepare step writes (one per test crop of either class).
+    prepare step writes (one per test crop of any class). ``profile`` defaults to the data root's
+    (``profile.json``); a class without test crops (a small ADE20K-Room split may have none of a
+    class) adds none, as the prepare step then writes no mask for it; none at all is an error.
     """
     root = Path(data_root) / "object_datasets"
+    prof = as_profile(profile if profile is not None else prepared_profile(data_root))
+    names = tuple(prof.object_names)
     masks = list_images(root / "object_mask")
-    images = [p for name in OBJECT_CLASS_NAMES for p in list_images(root / name / "test" / "images")]
+    images = [p for name in names for p in _crops(root / name / "test" / "images")]
+    if not images:
+        raise EvalError(f"{root}: no test crops of any object class ({', '.join(names)}) in <class>/test/images")
     if len(masks) < len(images):
         raise EvalError(
-            f"count mismatch: {len(images)} test crops ({', '.join(OBJECT_CLASS_NAMES)}) but only "
+            f"count mismatch: {len(images)} test crops ({', '.join(names)}) but only "
             f"{len(masks)} masks in {root / 'object_mask'}"
         )
     return {"images": images, "masks": masks[: len(images)], "labels": []}
 
 
+def _crops(folder: Path) -> List[Path]:
+    """The images of a crop folder, sorted; a missing or empty folder has none."""
+    return list_images(folder) if folder.is_dir() and any(folder.iterdir()) else []
+
+
 def test_split(
-    mode: str, data_root: PathLike, masks: str = "free-form", fallback_dir: Optional[PathLike] = None
+    mode: str,
+    data_root: PathLike,
+    masks: str = "free-form",
+    fallback_dir: Optional[PathLike] = None,
+    profile: ProfileLike = None,
 ) -> Dict[str, List[Path]]:
-    """The paired test inputs for a mode (scene modes with the masks of protocol ``masks``)."""
+    """The paired test inputs for a mode (scene modes with the masks of protocol ``masks``); ``profile``
+    (default: the data root's) decides the object classes of ``objects``."""
     if mode not in MODES:
         raise EvalError(f"unknown mode {mode!r}; expected one of {', '.join(MODES)}")
-    return object_split(data_root) if mode == "objects" else scene_split(data_root, masks, fallback_dir)
+    if mode == "objects":
+        return object_split(data_root, profile)
+    return scene_split(data_root, masks, fallback_dir)
 
 
 def resolve_generator(spec: Optional[str] = None) -> Generator:

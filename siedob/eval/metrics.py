@@ -5,7 +5,9 @@ needs — inputs (``real``, ``fake``, ``paired_real``, ``labels``, ``groups``) a
 ``lpips``, ``segmenter``). :class:`Backends` loads each network once, on first use; a network whose
 weights cannot be found makes its metrics report ``unavailable: <reason>`` instead of failing, and so
 does an input the run does not have. A weights file the user named explicitly but that cannot be loaded
-is an error (exit 2), not a silent gap.
+is an error (exit 2), not a silent gap. The dataset ``profile`` of the labels decides the segmenter's
+classes (:func:`siedob.eval.miou.seg_classes`): Cityscapes' DRN-D-105 train ids, or ADE20K-Room's
+labels 1..150 from a user-supplied TorchScript segmenter.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import torch
 from tqdm import tqdm
 
 from siedob.data.io import image_to_tensor, read_bgr
+from siedob.profiles import DEFAULT_PROFILE, ProfileLike, as_profile
 
 from .errors import BackendUnavailable, EvalError
 from .fid import DEFAULT_COLOR_ORDER, FIDEvaluator
@@ -128,7 +131,7 @@ class Backends:
 
     A network whose weights are not found where we look is remembered as unavailable with its reason;
     one the user named explicitly (``inception``, ``lpips_weights``, ``seg_model``) must load, or the
-    run stops with a one-line error.
+    run stops with a one-line error. ``profile`` is the dataset profile of the label maps mIoU scores against.
     """
 
     def __init__(
@@ -147,8 +150,10 @@ class Backends:
         miou_resolution: str = "generated",
         miou_in_mask: bool = False,
         progress: bool = False,
+        profile: ProfileLike = None,
     ) -> None:
         self.device = device
+        self.profile = as_profile(profile).name
         self.fid_backend, self.inception_path, self.fid_method = fid_backend, inception, fid_method
         self.color_order, self.cache_dir, self.batch_size = color_order, cache_dir, batch_size
         self.lpips_weights, self.seg_model, self.seg_mapping = lpips_weights, seg_model, seg_mapping
@@ -202,9 +207,15 @@ class Backends:
         return load_lpips(self.lpips_weights, device=self.device)
 
     def _load_segmenter(self) -> Segmenter:
+        if self.seg_model is None and self.profile != DEFAULT_PROFILE:
+            raise BackendUnavailable(
+                f"no segmentation model given for {self.profile} (DRN-D-105 segments Cityscapes only; give "
+                "--seg-model FILE, a TorchScript segmenter of its labels with 150 or 151 output channels, "
+                "e.g. UperNet-101)"
+            )
         if self.seg_model is None:
             raise BackendUnavailable("no segmentation model given (--seg-model FILE, e.g. drn-d-105_ms_cityscapes.pth)")
-        return load_segmenter(self.seg_model, self.device, self.seg_mapping)
+        return load_segmenter(self.seg_model, self.device, self.seg_mapping, self.profile)
 
     def describe(self) -> Dict[str, Any]:
         """What was loaded (backend names, weights sources, segmenter file and hash) for the report's protocol."""
@@ -221,6 +232,8 @@ class Backends:
         if "segmenter" in self._loaded:
             out["segmenter"] = self._loaded["segmenter"].describe()
             out["miou"] = {"resolution": self.miou_resolution, "inside the edit mask only": self.miou_in_mask}
+            if self.profile != DEFAULT_PROFILE:
+                out["miou"]["dataset profile"] = self.profile
         for name, why in self._missing.items():
             out.setdefault(name, {"unavailable": why})
         return out

@@ -13,6 +13,14 @@ Ground truth is Cityscapes labelIds mapped to the 19 train ids (everything else 
 from both labels and predictions are left out). Two evaluation resolutions (see the docs page
 evaluation-models.md): ``generated`` scores the prediction at the generated size against labels
 nearest-downsampled to it; ``full`` upsamples the log-softmax bilinearly to the full-resolution labels.
+
+ADE20K-Room (``profile="ade20k-room"``): DRN-D-105 segments Cityscapes only, so the segmenter must be a
+TorchScript model of the user's (UperNet-101 is the field's choice) whose output has 150 channels
+(labels 1..150) or 151 (labels 0..150; channel 0, "other", is dropped before the argmax). Its mapping
+JSON may give ``num_classes`` (150 or 151), ``color_order``, ``mean`` and ``std`` (defaults: RGB and
+ImageNet's mean/std, what ADE20K segmenters are trained with). Ground truth is the raw label map:
+labels 1..150 are the 150 scored classes, label 0 ("other") is ignored; mIoU is the same nanmean over
+the classes present.
 """
 
 from __future__ import annotations
@@ -20,6 +28,8 @@ from __future__ import annotations
 import hashlib
 import json
 import zipfile
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
@@ -29,6 +39,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from siedob.data.io import image_to_tensor, read_bgr, read_test_mask
+from siedob.profiles import ProfileLike, as_profile, get_profile
 
 from ..labels import LABELS
 from .drn import CITYSCAPES_MEAN, CITYSCAPES_STD, DRNSeg, normalise_bgr
@@ -44,6 +55,11 @@ TRAIN_NAMES: Tuple[str, ...] = tuple(
 )
 #: md5 of fyu/drn's drn-d-105_ms_cityscapes.pth as pinned by third-party evaluators (not verified here).
 OFFICIAL_DRN_MD5 = "22f6aac9dc4dcf255bad997463fd40d0"
+#: Output channels an ADE20K-Room segmenter may have: 150 (labels 1..150) or 151 (labels 0..150).
+ADE_CHANNELS = (150, 151)
+#: ImageNet's mean / std of [0, 1] RGB pixels: the default input normalisation of an ADE20K segmenter.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def label_to_train_id_lut() -> np.ndarray:
@@ -57,11 +73,52 @@ def label_to_train_id_lut() -> np.ndarray:
 _LUT = label_to_train_id_lut()
 
 
+@dataclass(frozen=True, eq=False)
+class SegClasses:
+    """The classes mIoU scores for one dataset profile: their names and a label id → class index table."""
+
+    profile: str
+    names: Tuple[str, ...]
+    lut: np.ndarray
+
+    @property
+    def n(self) -> int:
+        """Number of scored classes (the confusion matrix is n × n)."""
+        return len(self.names)
+
+    def to_classes(self, labels: np.ndarray) -> np.ndarray:
+        """Raw label ids → class indices 0..n−1; ids that are not scored (and −1, > 255) → 255 (ignored)."""
+        labels = np.asarray(labels)
+        inside = (labels >= 0) & (labels <= 255)
+        return np.where(inside, self.lut[np.clip(labels, 0, 255).astype(np.int64)], IGNORE).astype(np.uint8)
+
+
+#: Cityscapes: the 19 train ids.
+CITYSCAPES_CLASSES = SegClasses("cityscapes", TRAIN_NAMES, _LUT)
+
+
+@cache
+def ade_classes() -> SegClasses:
+    """ADE20K-Room: labels 1..150 as classes 0..149; label 0 ("other") ignored."""
+    labels = get_profile("ade20k-room").labels
+    lut = np.full(256, IGNORE, dtype=np.uint8)
+    lut[1 : len(labels)] = np.arange(len(labels) - 1)
+    return SegClasses("ade20k-room", tuple(lab.name for lab in labels[1:]), lut)
+
+
+def seg_classes(profile: ProfileLike = None) -> SegClasses:
+    """The classes mIoU scores for a dataset profile (Cityscapes by default)."""
+    name = as_profile(profile).name
+    if name == "cityscapes":
+        return CITYSCAPES_CLASSES
+    if name == "ade20k-room":
+        return ade_classes()
+    raise EvalError(f"mIoU has no class table for the {name} dataset profile")
+
+
 def label_to_train_id(labels: np.ndarray) -> np.ndarray:
     """Cityscapes labelIds → train ids 0..18; every other id (0–6, 9, 10, 14–16, 18, 29, 30, −1, > 33) → 255."""
-    labels = np.asarray(labels)
-    inside = (labels >= 0) & (labels <= 255)
-    return np.where(inside, _LUT[np.clip(labels, 0, 255).astype(np.int64)], IGNORE).astype(np.uint8)
+    return CITYSCAPES_CLASSES.to_classes(labels)
 
 
 def confusion_matrix(pred: np.ndarray, gt: np.ndarray, n: int = NUM_TRAIN_IDS) -> np.ndarray:
@@ -120,8 +177,8 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def load_mapping(path: Optional[PathLike]) -> Dict[str, Any]:
-    """Read and check a label mapping JSON (``None``: the defaults, identity channels, RGB, DRN's mean/std)."""
+def _read_mapping(path: Optional[PathLike]) -> Tuple[Dict[str, Any], str]:
+    """A mapping JSON's object (``None``: empty) and how messages name it."""
     raw: Dict[str, Any] = {}
     if path is not None:
         path = Path(path)
@@ -131,7 +188,20 @@ def load_mapping(path: Optional[PathLike]) -> Dict[str, Any]:
             raise EvalError(f"{path}: cannot read label mapping JSON ({exc})") from None
         if not isinstance(raw, dict):
             raise EvalError(f"{path}: label mapping JSON must be an object")
-    where = path if path is not None else "default mapping"
+    return raw, str(path) if path is not None else "default mapping"
+
+
+def _check_input(mapping: Dict[str, Any], where: str) -> None:
+    """The colour order and normalisation of a mapping must be usable."""
+    if mapping["color_order"] not in ("rgb", "bgr"):
+        raise EvalError(f"{where}: color_order must be rgb or bgr")
+    if len(mapping["mean"]) != 3 or len(mapping["std"]) != 3 or min(mapping["std"]) <= 0:
+        raise EvalError(f"{where}: mean and std need three values each (std > 0)")
+
+
+def load_mapping(path: Optional[PathLike]) -> Dict[str, Any]:
+    """Read and check a label mapping JSON (``None``: the defaults, identity channels, RGB, DRN's mean/std)."""
+    raw, where = _read_mapping(path)
     n = int(raw.get("num_classes", NUM_TRAIN_IDS))
     mapping = {
         "num_classes": n,
@@ -145,21 +215,43 @@ def load_mapping(path: Optional[PathLike]) -> Dict[str, Any]:
         raise EvalError(f"{where}: channel_to_train_id has {len(ids)} entries but num_classes is {n}")
     if any(not (0 <= t < NUM_TRAIN_IDS or t == IGNORE) for t in ids):
         raise EvalError(f"{where}: channel_to_train_id values must be train ids 0..18 or 255 (ignore)")
-    if mapping["color_order"] not in ("rgb", "bgr"):
-        raise EvalError(f"{where}: color_order must be rgb or bgr")
-    if len(mapping["mean"]) != 3 or len(mapping["std"]) != 3 or min(mapping["std"]) <= 0:
-        raise EvalError(f"{where}: mean and std need three values each (std > 0)")
+    _check_input(mapping, where)
+    return mapping
+
+
+def load_ade_mapping(path: Optional[PathLike]) -> Dict[str, Any]:
+    """Read and check the mapping JSON of an ADE20K-Room segmenter (``None``: either channel count, RGB, ImageNet).
+
+    ``num_classes`` None accepts 150 or 151 output channels; there is no channel table (the channels are the labels).
+    """
+    raw, where = _read_mapping(path)
+    if "channel_to_train_id" in raw:
+        raise EvalError(
+            f"{where}: channel_to_train_id maps to Cityscapes train ids; an ADE20K-Room segmenter's channels "
+            "are labels 1..150 (150 channels) or 0..150 (151)"
+        )
+    n = raw.get("num_classes")
+    if n is not None and (not isinstance(n, int) or n not in ADE_CHANNELS):
+        raise EvalError(f"{where}: num_classes must be 150 or 151 for an ADE20K-Room segmenter, got {n!r}")
+    mapping = {
+        "num_classes": n,
+        "color_order": raw.get("color_order", "rgb"),
+        "mean": [float(v) for v in raw.get("mean", IMAGENET_MEAN)],
+        "std": [float(v) for v in raw.get("std", IMAGENET_STD)],
+    }
+    _check_input(mapping, where)
     return mapping
 
 
 class Segmenter:
-    """A segmentation network seen through our conventions: BGR batches in [-1, 1] → N×19×H×W scores.
+    """A segmentation network seen through our conventions: BGR batches in [-1, 1] → N×n×H×W scores.
 
-    Channel t of :meth:`predict` is Cityscapes train id t; its argmax is the prediction. ``kind``,
-    ``path`` and ``file_sha256`` go into the report.
+    Channel t of :meth:`predict` is class t of :attr:`classes` (Cityscapes: train id t; ADE20K-Room:
+    label t + 1); its argmax is the prediction. ``kind``, ``path`` and ``file_sha256`` go into the report.
     """
 
     kind = "segmenter"
+    classes: SegClasses = CITYSCAPES_CLASSES
 
     def __init__(self, path: Path, device: Union[str, torch.device]) -> None:
         self.path = path
@@ -167,12 +259,12 @@ class Segmenter:
         self.file_sha256 = file_sha256(path)
 
     def scores(self, x_bgr: torch.Tensor) -> torch.Tensor:
-        """The network's N×19×H'×W' scores (H', W' may exceed H, W)."""
+        """The network's N×n×H'×W' scores (H', W' may exceed H, W)."""
         raise NotImplementedError
 
     @torch.no_grad()
     def predict(self, bgr_batch_in_minus1_1: torch.Tensor) -> torch.Tensor:
-        """N×19×H×W class scores (log-probabilities for DRN) of an N×3×H×W BGR batch in [-1, 1]."""
+        """N×n×H×W class scores (log-probabilities for DRN) of an N×3×H×W BGR batch in [-1, 1]."""
         x = bgr_batch_in_minus1_1
         if x.dim() != 4 or x.shape[1] != 3:
             raise EvalError(f"{self.path}: segmenter input must be N×3×H×W, got {tuple(x.shape)}")
@@ -214,21 +306,51 @@ class DRNSegmenter(Segmenter):
 
 
 class TorchScriptSegmenter(Segmenter):
-    """A TorchScript segmenter described by a mapping (channel → train id, colour order, mean/std)."""
+    """A TorchScript segmenter described by a mapping (channel → train id, colour order, mean/std).
+
+    With the ADE20K-Room classes its channels are the labels (150: 1..150, 151: 0..150, channel 0 dropped).
+    """
 
     kind = "torchscript"
 
-    def __init__(self, path: Path, mapping: Optional[PathLike], device: Union[str, torch.device]) -> None:
+    def __init__(
+        self,
+        path: Path,
+        mapping: Optional[PathLike],
+        device: Union[str, torch.device],
+        classes: SegClasses = CITYSCAPES_CLASSES,
+    ) -> None:
         super().__init__(path, device)
+        self.classes = classes
         try:
             self.net = torch.jit.load(str(path), map_location="cpu").eval().to(self.device)
         except (RuntimeError, ValueError) as exc:
             raise EvalError(f"{path}: not a TorchScript file ({str(exc).splitlines()[0]})") from None
-        self.mapping = load_mapping(mapping)
         self.mapping_file = None if mapping is None else str(mapping)
+        self.groups: List[List[int]] = []
+        if classes is not CITYSCAPES_CLASSES:
+            self.mapping = load_ade_mapping(mapping)
+            return
+        self.mapping = load_mapping(mapping)
         ids = torch.tensor(self.mapping["channel_to_train_id"])
         #: per train id, the model channels that vote for it (max over them); ignore-mapped channels drop out
         self.groups = [torch.nonzero(ids == t).flatten().tolist() for t in range(NUM_TRAIN_IDS)]
+
+    def _check_channels(self, out: Any) -> None:
+        """The output must be N×C×H×W with the channel count the mapping (or the ADE rule) expects."""
+        m = self.mapping
+        if self.classes is CITYSCAPES_CLASSES:
+            n = m["num_classes"]
+            ok, expected = (n,), f"the mapping says {n} classes (N×{n}×H×W expected)"
+        else:
+            ok = ADE_CHANNELS if m["num_classes"] is None else (m["num_classes"],)
+            expected = (
+                f"an ADE20K-Room segmenter needs {' or '.join(map(str, ok))} channels "
+                "(150: labels 1..150, 151: labels 0..150)"
+            )
+        if not isinstance(out, torch.Tensor) or out.dim() != 4 or out.shape[1] not in ok:
+            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+            raise EvalError(f"{self.path}: model outputs {shape}, but {expected}")
 
     def scores(self, x_bgr: torch.Tensor) -> torch.Tensor:
         m = self.mapping
@@ -238,15 +360,12 @@ class TorchScriptSegmenter(Segmenter):
         out = self.net(((x + 1) / 2 - mean) / std)
         if isinstance(out, (tuple, list)):
             out = out[0]
-        if not isinstance(out, torch.Tensor) or out.dim() != 4 or out.shape[1] != m["num_classes"]:
-            shape = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-            raise EvalError(
-                f"{self.path}: model outputs {shape}, but the mapping says "
-                f"{m['num_classes']} classes (N×{m['num_classes']}×H×W expected)"
-            )
+        self._check_channels(out)
         out = out.float()
         if out.shape[-2:] != x.shape[-2:]:
             out = F.interpolate(out, size=x.shape[-2:], mode="bilinear", align_corners=False)
+        if self.classes is not CITYSCAPES_CLASSES:
+            return out[:, 1:] if out.shape[1] == self.classes.n + 1 else out
         if m["channel_to_train_id"] == list(range(NUM_TRAIN_IDS)):
             return out
         lowest = torch.finfo(out.dtype).min
@@ -255,7 +374,10 @@ class TorchScriptSegmenter(Segmenter):
         )
 
     def describe(self) -> Dict[str, Any]:
-        return {**super().describe(), "mapping": self.mapping_file, **self.mapping}
+        out = {**super().describe(), "mapping": self.mapping_file, **self.mapping}
+        if self.classes is not CITYSCAPES_CLASSES:
+            out["classes"] = f"{self.classes.profile}: labels 1..{self.classes.n} (0 'other' ignored)"
+        return out
 
 
 def _md5(path: Path) -> str:
@@ -317,14 +439,26 @@ def load_drn_state(net: DRNSeg, state: Dict[str, torch.Tensor], path: PathLike) 
 
 
 def load_segmenter(
-    path: PathLike, device: Union[str, torch.device] = "cpu", mapping: Optional[PathLike] = None
+    path: PathLike,
+    device: Union[str, torch.device] = "cpu",
+    mapping: Optional[PathLike] = None,
+    profile: ProfileLike = None,
 ) -> Segmenter:
-    """A DRN-D-105 state dict (e.g. ``drn-d-105_ms_cityscapes.pth``) or a TorchScript model (with ``mapping``)."""
+    """A DRN-D-105 state dict (e.g. ``drn-d-105_ms_cityscapes.pth``) or a TorchScript model (with ``mapping``).
+
+    ``profile`` (default Cityscapes) decides the classes scored; ADE20K-Room takes TorchScript models only.
+    """
+    classes = seg_classes(profile)
     path = Path(path)
     if not path.is_file():
         raise BackendUnavailable(f"segmentation model not found at {path}")
     if _is_torchscript(path):
-        return TorchScriptSegmenter(path, mapping, device)
+        return TorchScriptSegmenter(path, mapping, device, classes)
+    if classes is not CITYSCAPES_CLASSES:
+        raise EvalError(
+            f"{path}: not a TorchScript file; DRN-D-105 segments Cityscapes only, so {classes.profile} mIoU needs a "
+            "TorchScript segmenter with 150 or 151 output channels (e.g. UperNet-101)"
+        )
     if mapping is not None:
         raise EvalError(f"{path}: a label mapping applies to TorchScript models only; DRN state dicts need none")
     return DRNSegmenter(path, _state_dict_of(path), device)
@@ -338,7 +472,7 @@ def _score_one(
     valid: Optional[np.ndarray],
     where: str,
 ) -> np.ndarray:
-    """19×19 confusion of one image (1×3×h×w) against its H×W train ids, optionally only where ``valid``."""
+    """n×n confusion of one image (1×3×h×w) against its H×W class indices, optionally only where ``valid``."""
     h, w = bgr.shape[-2:]
     lh, lw = train_ids.shape
     if lh * w != lw * h:
@@ -357,7 +491,7 @@ def _score_one(
         pred, gt = up.argmax(1)[0].cpu().numpy(), train_ids
     if valid is not None:
         gt = np.where(nearest_resize(valid, gt.shape), gt, IGNORE)
-    return confusion_matrix(pred, gt)
+    return confusion_matrix(pred, gt, seg.classes.n)
 
 
 def evaluate_miou(
@@ -368,32 +502,36 @@ def evaluate_miou(
     masks: Optional[Sequence[Path]] = None,
     progress: bool = False,
 ) -> Dict[str, Any]:
-    """mIoU (percent), per-class IoU and pixel accuracy of images paired with labelIds maps in sorted order.
+    """mIoU (percent), per-class IoU and pixel accuracy of images paired with label maps in sorted order.
 
-    ``masks`` (paired too, 1 = edited) restrict the score to the edited pixels.
+    The classes are the segmenter's (Cityscapes train ids, or ADE20K labels 1..150); ``masks`` (paired
+    too, 1 = edited) restrict the score to the edited pixels.
     """
     if resolution not in RESOLUTIONS:
         raise EvalError(f"mIoU resolution must be one of {', '.join(RESOLUTIONS)}, got {resolution!r}")
     check_same_count(images, labels, "generated images", "label maps")
     if masks is not None:
         check_same_count(images, masks, "generated images", "masks")
-    conf = np.zeros((NUM_TRAIN_IDS, NUM_TRAIN_IDS), dtype=np.int64)
+    classes = seg.classes
+    conf = np.zeros((classes.n, classes.n), dtype=np.int64)
     pairs = list(zip(images, labels, masks if masks is not None else [None] * len(images)))
     for img_path, lab_path, mask_path in tqdm(pairs, desc="mIoU", unit="img", disable=not progress):
         bgr = image_to_tensor(read_bgr(img_path))[None]
-        gt = label_to_train_id(read_label(lab_path))
+        gt = classes.to_classes(read_label(lab_path))
         valid = None if mask_path is None else read_test_mask(mask_path) > 0.5
         conf += _score_one(seg, bgr, gt, resolution, valid, str(lab_path))
-    return miou_summary(conf, resolution=resolution, restricted_to_mask=masks is not None, n_images=len(images))
+    return miou_summary(
+        conf, classes.names, resolution=resolution, restricted_to_mask=masks is not None, n_images=len(images)
+    )
 
 
-def miou_summary(conf: np.ndarray, **protocol: Any) -> Dict[str, Any]:
+def miou_summary(conf: np.ndarray, class_names: Sequence[str] = TRAIN_NAMES, **protocol: Any) -> Dict[str, Any]:
     """The report entry of a confusion matrix: mIoU and pixel accuracy in percent, IoU per named class."""
     ious: List[Optional[float]] = [None if np.isnan(v) else float(v) * 100 for v in iou_per_class(conf)]
     return {
         "value": mean_iou(conf) * 100,
         "per_class": ious,
-        "classes": list(TRAIN_NAMES),
+        "classes": list(class_names),
         "pixel_accuracy": pixel_accuracy(conf) * 100,
         **protocol,
     }
@@ -402,8 +540,10 @@ def miou_summary(conf: np.ndarray, **protocol: Any) -> Dict[str, Any]:
 class SegmentationEvaluator:
     """File-level mIoU with one segmenter (what ``siedob-eval`` uses); ``mapping`` only for TorchScript."""
 
-    def __init__(self, model: PathLike, mapping: Optional[PathLike] = None, device: str = "cpu") -> None:
-        self.segmenter = load_segmenter(model, device, mapping)
+    def __init__(
+        self, model: PathLike, mapping: Optional[PathLike] = None, device: str = "cpu", profile: ProfileLike = None
+    ) -> None:
+        self.segmenter = load_segmenter(model, device, mapping, profile)
         self.model_path = Path(model)
 
     def evaluate(

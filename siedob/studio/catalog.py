@@ -20,8 +20,8 @@ import torch
 from siedob.data.io import EncodedImage, ImageSource, read_bgr, read_gray
 from siedob.data.style_bank import load_reference
 from siedob.edit.inputs import IMAGE_SUFFIXES, EditError, Scene, _read, read_scene
-from siedob.edit.style_bank import CLASS_NAMES, STYLE_SLOTS, ClassBank, StyleBank, load_style_bank
-from siedob.labels import CAR, PERSON
+from siedob.edit.style_bank import STYLE_SLOTS, ClassBank, StyleBank, class_names, load_style_bank
+from siedob.profiles import DatasetProfile, ProfileLike, as_profile
 
 #: Width of the scene thumbnails of the listing.
 THUMB_WIDTH = 192
@@ -39,17 +39,21 @@ class SceneEntry:
     name: str
     source: str
     files: Dict[str, ImageSource]
+    profile: DatasetProfile = field(default_factory=lambda: as_profile(None))
 
     def summary(self) -> Dict[str, object]:
         """The JSON row of the listing."""
         return {"id": self.id, "name": self.name, "source": self.source, "has_mask": "mask" in self.files}
 
     def read(self) -> Scene:
-        """Validated scene (as ``read_scene`` reads it); without a mask file the mask is empty."""
-        f = self.files
+        """Validated scene (as ``read_scene`` reads it, labels of the entry's profile); without a mask file the
+        mask is empty."""
+        f, prof = self.files, self.profile
         if "mask" in f:
-            return read_scene(f["image"], f["labels"], f["instances"], mask=f["mask"], name=self.name)
-        return read_scene(f["image"], f["labels"], f["instances"], orig_labels=f["labels"], name=self.name)
+            return read_scene(f["image"], f["labels"], f["instances"], mask=f["mask"], name=self.name, profile=prof)
+        return read_scene(
+            f["image"], f["labels"], f["instances"], orig_labels=f["labels"], name=self.name, profile=prof
+        )
 
     def raw(self, key: str) -> bytes:
         """The stored bytes of one of the scene's files."""
@@ -57,7 +61,7 @@ class SceneEntry:
         return src.data if isinstance(src, EncodedImage) else Path(src).read_bytes()
 
 
-def _folder_scenes(folder: Path, source: str, mask_dir: Optional[str]) -> List[SceneEntry]:
+def _folder_scenes(folder: Path, source: str, mask_dir: Optional[str], profile: DatasetProfile) -> List[SceneEntry]:
     """Scenes of an ``images/ labels/ inst_map/ [mask/]`` folder whose parts all exist."""
     images = folder / "images"
     if not images.is_dir():
@@ -72,20 +76,24 @@ def _folder_scenes(folder: Path, source: str, mask_dir: Optional[str]) -> List[S
         if mask_dir and (folder / mask_dir / f"{img.stem}.png").is_file():
             files["mask"] = folder / mask_dir / f"{img.stem}.png"
         if all(Path(p).is_file() for p in files.values()):
-            out.append(SceneEntry(f"{source}:{img.stem}", img.stem, source, files))
+            out.append(SceneEntry(f"{source}:{img.stem}", img.stem, source, files, profile))
     return out
 
 
 class SceneCatalog:
-    """The scenes a client can open, by id; uploads are added (validated) and kept in memory."""
+    """The scenes a client can open, by id; uploads are added (validated) and kept in memory.
 
-    def __init__(self, example: Optional[Path], data: Optional[Path]) -> None:
+    Every scene is read with the label table of ``profile`` (the loaded checkpoints' dataset profile).
+    """
+
+    def __init__(self, example: Optional[Path], data: Optional[Path], profile: ProfileLike = None) -> None:
+        self.profile = as_profile(profile)
         entries: List[SceneEntry] = []
         if example is not None:
-            entries += _folder_scenes(example, "example", "mask")
+            entries += _folder_scenes(example, "example", "mask", self.profile)
         if data is not None:
             for split in ("train", "test"):
-                entries += _folder_scenes(data / split, split, None)
+                entries += _folder_scenes(data / split, split, None, self.profile)
         self._entries: OrderedDict[str, SceneEntry] = OrderedDict((e.id, e) for e in entries)
         self._uploads: OrderedDict[str, SceneEntry] = OrderedDict()
         self._thumbs: Dict[str, bytes] = {}
@@ -111,7 +119,7 @@ class SceneCatalog:
             n = self._next_upload
             self._next_upload += 1
         files: Dict[str, ImageSource] = {k: EncodedImage(k, v) for k, v in uploads.items()}
-        entry = SceneEntry(f"upload:{n}", f"upload-{n}", "upload", files)
+        entry = SceneEntry(f"upload:{n}", f"upload-{n}", "upload", files, self.profile)
         entry.read()
         with self._lock:
             self._uploads[entry.id] = entry
@@ -139,11 +147,13 @@ class StyleRef:
     mask: ImageSource
 
 
-def _layout_refs(folder: Path) -> Dict[int, List[StyleRef]]:
-    """References of an authors'-layout style folder (``<class>/images/<n>.*`` + ``<class>/inst_mask/<n>.png``)."""
-    refs: Dict[int, List[StyleRef]] = {CAR: [], PERSON: []}
+def _layout_refs(folder: Path, profile: DatasetProfile) -> Dict[int, List[StyleRef]]:
+    """References of an authors'-layout style folder (``<class>/images/<n>.*`` + ``<class>/inst_mask/<n>.png``),
+    one folder per object class of the profile."""
+    names = class_names(profile)
+    refs: Dict[int, List[StyleRef]] = {cls: [] for cls in names}
     for cls in refs:
-        images = folder / CLASS_NAMES[cls] / "images"
+        images = folder / names[cls] / "images"
         if not images.is_dir():
             continue
         for img in sorted(p for p in images.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES):
@@ -153,24 +163,29 @@ def _layout_refs(folder: Path) -> Dict[int, List[StyleRef]]:
     return refs
 
 
-def draw_bank(refs: Mapping[int, Sequence[StyleRef]], seed: int, names: Sequence[str], source: str) -> StyleBank:
+def draw_bank(
+    refs: Mapping[int, Sequence[StyleRef]], seed: int, names: Sequence[str], source: str, profile: ProfileLike = None
+) -> StyleBank:
     """A style bank drawn from ``refs`` as :func:`~siedob.edit.style_bank.load_style_bank` draws from a folder.
 
-    ``STYLE_SLOTS`` seeded ``random.choice`` draws per class, cars first, from one ``random.Random(seed)``;
-    ``names`` pins references (by name or stem) instead, for the class they belong to.
+    ``STYLE_SLOTS`` seeded ``random.choice`` draws per class, in the profile's class order (Cityscapes: cars
+    first), from one ``random.Random(seed)``; ``names`` pins references (by name or stem) instead, for the
+    class they belong to.
     """
+    prof = as_profile(profile)
+    order = prof.object_ids
     rng = random.Random(seed)
-    pinned: Dict[int, List[StyleRef]] = {CAR: [], PERSON: []}
+    pinned: Dict[int, List[StyleRef]] = {cls: [] for cls in order}
     for name in names:
-        hits = [r for cls in (CAR, PERSON) for r in refs.get(cls, ()) if name in (r.name, Path(r.name).stem)]
+        hits = [r for cls in order for r in refs.get(cls, ()) if name in (r.name, Path(r.name).stem)]
         if not hits:
             raise EditError(f"{source}: no style reference named {name!r}")
         pinned[hits[0].cls].append(hits[0])
     banks = {}
-    for cls in (CAR, PERSON):
+    for cls in order:
         pool = list(refs.get(cls, ()))
         chosen = pinned[cls] or ([rng.choice(pool) for _ in range(STYLE_SLOTS)] if pool else [])
-        loaded = [load_reference(r.image, r.mask, cls) for r in chosen]
+        loaded = [load_reference(r.image, r.mask, cls, prof) for r in chosen]
         if loaded:
             banks[cls] = ClassBank(
                 torch.stack([i for i, _ in loaded]), torch.stack([m for _, m in loaded]), [r.name for r in chosen]
@@ -180,35 +195,41 @@ def draw_bank(refs: Mapping[int, Sequence[StyleRef]], seed: int, names: Sequence
 
 @dataclass
 class StyleCatalog:
-    """The server's style references; a folder in the authors' layout is drawn by ``load_style_bank`` itself."""
+    """The server's style references (classes of ``profile``); a folder in the authors' layout is drawn by
+    ``load_style_bank`` itself."""
 
     source: str
     refs: Dict[int, List[StyleRef]] = field(default_factory=dict)
     folder: Optional[Path] = None
+    profile: DatasetProfile = field(default_factory=lambda: as_profile(None))
     _banks: OrderedDict = field(default_factory=OrderedDict, repr=False)
 
     @classmethod
-    def from_folder(cls, folder: Path) -> StyleCatalog:
-        return cls(str(folder), _layout_refs(folder), folder)
+    def from_folder(cls, folder: Path, profile: ProfileLike = None) -> StyleCatalog:
+        """The references of an authors'-layout style folder (one ``<class>/`` folder per object class)."""
+        prof = as_profile(profile)
+        return cls(str(folder), _layout_refs(folder, prof), folder, prof)
 
     @classmethod
-    def from_data(cls, data: Path, split: str = "train") -> StyleCatalog:
+    def from_data(cls, data: Path, split: str = "train", profile: ProfileLike = None) -> StyleCatalog:
         """The object crops of a prepared dataset (``object_datasets/<class>/<split>/{images,inst_mask}``)."""
+        prof = as_profile(profile)
         refs: Dict[int, List[StyleRef]] = {}
-        for c in (CAR, PERSON):
-            images = data / "object_datasets" / CLASS_NAMES[c] / split / "images"
+        for c, name in class_names(prof).items():
+            images = data / "object_datasets" / name / split / "images"
             files = sorted(images.glob("*.jpg")) if images.is_dir() else []
             masks = [f.parent.parent / "inst_mask" / f"{f.stem}.png" for f in files]
             refs[c] = [StyleRef(f.name, c, f, m) for f, m in zip(files, masks) if m.is_file()]
-        return cls(str(data / "object_datasets"), refs)
+        return cls(str(data / "object_datasets"), refs, None, prof)
 
     def listing(self) -> Dict[str, List[Dict[str, object]]]:
         """Reference names per class name, in index order."""
-        return {CLASS_NAMES[c]: [{"index": i, "name": r.name} for i, r in enumerate(rs)] for c, rs in self.refs.items()}
+        names = class_names(self.profile)
+        return {names[c]: [{"index": i, "name": r.name} for i, r in enumerate(rs)] for c, rs in self.refs.items()}
 
     def ref(self, class_name: str, index: int) -> StyleRef:
         """A reference by class name and listing index; KeyError when there is none."""
-        cls = {v: k for k, v in CLASS_NAMES.items()}.get(class_name)
+        cls = self.profile.object_names.get(class_name)
         refs = self.refs.get(cls, []) if cls is not None else []
         if not 0 <= index < len(refs):
             raise KeyError(f"{class_name}/{index}")
@@ -222,9 +243,9 @@ class StyleCatalog:
         key = (seed, tuple(names))
         if key not in self._banks:
             if self.folder is not None:
-                bank = load_style_bank(self.folder, seed=seed, names=names)
+                bank = load_style_bank(self.folder, seed=seed, names=names, profile=self.profile)
             else:
-                bank = draw_bank(self.refs, seed, names, self.source)
+                bank = draw_bank(self.refs, seed, names, self.source, self.profile)
             while len(self._banks) >= BANK_CACHE:
                 self._banks.popitem(last=False)
             self._banks[key] = bank

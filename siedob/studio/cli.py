@@ -11,6 +11,7 @@ from typing import List, Optional, Sequence
 from siedob.checkpoints import RELEASED, CheckpointError
 from siedob.device import resolve_device
 from siedob.errors import SiedobError, run_cli
+from siedob.profiles import DEFAULT_PROFILE
 
 #: Checkpoint folders tried, in order, when ``--checkpoints`` is not given (relative to the working directory).
 DEFAULT_CHECKPOINTS = ("fusion/submodels", "quickstart_out/checkpoints")
@@ -63,8 +64,13 @@ def find_checkpoints(given: Optional[Path]) -> Path:
 
 
 def make_studio(args: argparse.Namespace):
-    """Load the editor and list the scenes and styles the server may read."""
-    from siedob.edit.chain import Editor
+    """Load the editor and list the scenes and styles the server may read, all of the checkpoints' dataset profile.
+
+    The bundled example is a Cityscapes scene: it is listed (and its style folder used) for Cityscapes
+    checkpoints only. A ``--data`` root prepared for another profile than the checkpoints' is an error.
+    """
+    from siedob.data.io import prepared_profile
+    from siedob.edit.chain import Editor, folder_profile
     from siedob.edit.cli import bundled_example
     from siedob.studio.catalog import SceneCatalog, StyleCatalog
     from siedob.studio.server import Studio
@@ -77,18 +83,27 @@ def make_studio(args: argparse.Namespace):
             raise SiedobError(f"{folder}: folder not found ({flag})")
     if args.queue < 1 or args.max_pixels < 256 or args.max_upload_mb <= 0:
         raise SiedobError("--queue must be at least 1, --max-pixels at least 256 and --max-upload-mb positive")
+    if args.data is not None and checkpoints.is_dir():
+        data_profile, ckpt_profile = prepared_profile(args.data), folder_profile(checkpoints)
+        if data_profile != ckpt_profile:
+            raise SiedobError(
+                f"{args.data}: a {data_profile} dataset (--data), but the checkpoints in {checkpoints} "
+                f"are of the {ckpt_profile} profile"
+            )
     editor = Editor.from_checkpoints(checkpoints, resolve_device(args.device))
-    example = bundled_example()  # package data, always installed with siedob
+    profile = editor.profile
+    example = bundled_example() if profile.name == DEFAULT_PROFILE else None  # package data: a Cityscapes scene
     if args.styles is not None:
-        styles = StyleCatalog.from_folder(args.styles)
+        styles = StyleCatalog.from_folder(args.styles, profile)
     elif args.data is not None and (args.data / "object_datasets").is_dir():
-        styles = StyleCatalog.from_data(args.data)
+        styles = StyleCatalog.from_data(args.data, profile=profile)
     elif example is not None and (example / "object_style").is_dir():
-        styles = StyleCatalog.from_folder(example / "object_style")
+        styles = StyleCatalog.from_folder(example / "object_style", profile)
     else:
-        styles = StyleCatalog("no style references", {})
+        styles = StyleCatalog("no style references", {}, profile=profile)
     limits = Limits(int(args.max_upload_mb * 1024 * 1024), args.max_pixels)
-    return Studio(editor, checkpoints, SceneCatalog(example, args.data), styles, limits, EditWorker(args.queue))
+    scenes = SceneCatalog(example, args.data, profile)
+    return Studio(editor, checkpoints, scenes, styles, limits, EditWorker(args.queue))
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -16,7 +16,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Tuple
 
 import cv2
 import numpy as np
@@ -39,9 +39,9 @@ from siedob.edit.inputs import (
     read_instance_map,
     read_label_map,
 )
-from siedob.edit.style_bank import CLASS_NAMES, StyleBank
+from siedob.edit.style_bank import StyleBank, class_names
 from siedob.errors import SiedobError
-from siedob.labels import INSTANCE_FACTOR, LAB_DIM, LABELS, OBJECT_CLASSES
+from siedob.profiles import DatasetProfile
 from siedob.studio.catalog import SceneCatalog, SceneEntry, StyleCatalog, StyleRef, draw_bank, shape_of
 from siedob.studio.uploads import ApiError, Form, Limits, check_pixels, read_form
 from siedob.studio.worker import EditWorker, WorkerBusy
@@ -50,10 +50,12 @@ log = logging.getLogger("siedob.studio")
 
 SCENE_FIELDS = ("image", "labels", "instances", "mask", "orig_labels", "orig_instances")
 EDIT_FIELDS = SCENE_FIELDS + ("seed", "styles", "stages")
-STYLE_PREFIXES = tuple(f"style_{name}_" for name in OBJECT_CLASSES)
 #: Largest seed accepted (the style draws use ``random.Random(seed)``).
 MAX_SEED = 2**31 - 1
 PRESETS = ("free-form", "extension", "outpainting")
+#: The label the page's brush starts with (and an erased object's fallback fill), per dataset profile:
+#: road for Cityscapes, floor for ADE20K-Room; other profiles take their first background class.
+BRUSH_LABELS: Dict[str, int] = {"cityscapes": 7, "ade20k-room": 4}
 
 
 @dataclass
@@ -66,6 +68,38 @@ class Studio:
     styles: StyleCatalog
     limits: Limits = field(default_factory=Limits)
     worker: EditWorker = field(default_factory=EditWorker)
+
+    @property
+    def profile(self) -> DatasetProfile:
+        """The dataset profile of the loaded checkpoints: label table, object classes, style upload fields."""
+        return self.editor.profile
+
+
+def style_prefixes(profile: DatasetProfile) -> Tuple[str, ...]:
+    """The ``style_<class>_`` field prefixes of a profile's object classes."""
+    return tuple(f"style_{name}_" for name in profile.object_names)
+
+
+def labels_json(profile: DatasetProfile) -> Dict[str, Any]:
+    """``/api/labels``: the label table and palette, the object classes and the instance-id encoding.
+
+    ``unlabeled`` is the id the page leaves out of its palette (read as another class on load), null
+    when every id is a class of its own; ``brush_label`` the label the brush starts with.
+    """
+    table = [
+        {"id": lab.id, "name": lab.name, "color": list(lab.color), "instances": lab.has_instances}
+        for lab in profile.labels
+    ]
+    unlabeled = profile.unlabeled_id if profile.unlabeled_to is not None else None
+    brush = BRUSH_LABELS.get(profile.name, profile.background_classes[0] if profile.background_classes else 1)
+    return {
+        "labels": table,
+        "objects": profile.object_names,
+        "instance_factor": profile.instance_factor,
+        "profile": profile.name,
+        "unlabeled": unlabeled,
+        "brush_label": brush,
+    }
 
 
 def png(img: np.ndarray) -> bytes:
@@ -108,14 +142,15 @@ def _scene_uploads(form: Form, limits: Limits) -> Dict[str, bytes]:
     return uploads
 
 
-def _uploaded_refs(form: Form, limits: Limits) -> Dict[int, List[StyleRef]]:
-    """Style references uploaded as ``style_<class>_image`` / ``style_<class>_mask`` pairs.
+def _uploaded_refs(form: Form, limits: Limits, profile: DatasetProfile) -> Dict[int, List[StyleRef]]:
+    """Style references uploaded as ``style_<class>_image`` / ``style_<class>_mask`` pairs (the profile's classes).
 
     As the CLI lists a style folder: sorted by file name, each mask the one with its image's stem
     (when every upload has a file name that pairs up), else paired and ordered as sent.
     """
     refs: Dict[int, List[StyleRef]] = {}
-    for name, cls in OBJECT_CLASSES.items():
+    objects = profile.object_names
+    for name, cls in objects.items():
         images = form.files.get(f"style_{name}_image", [])
         masks = form.files.get(f"style_{name}_mask", [])
         if len(images) != len(masks):
@@ -136,16 +171,19 @@ def _uploaded_refs(form: Form, limits: Limits) -> Dict[int, List[StyleRef]]:
             refs.setdefault(cls, []).append(
                 StyleRef(ref_name, cls, EncodedImage(label, img), EncodedImage(mask_label, msk))
             )
-    known = {f"style_{n}_{part}" for n in OBJECT_CLASSES for part in ("image", "mask")}
+    known = {f"style_{n}_{part}" for n in objects for part in ("image", "mask")}
     unknown = [k for k in list(form.files) + list(form.text) if k.startswith("style_") and k not in known]
     if unknown or any(k in form.text for k in known):
         key = unknown[0] if unknown else next(k for k in known if k in form.text)
-        raise ApiError(400, f"field {key[:40]!r}: style uploads are files named style_<car|person>_image / _mask")
+        raise ApiError(
+            400, f"field {key[:40]!r}: style uploads are files named style_<{'|'.join(objects)}>_image / _mask"
+        )
     return refs
 
 
-def _objects_json(stages, bank: StyleBank) -> List[Dict[str, Any]]:
+def _objects_json(stages, bank: StyleBank, profile: DatasetProfile) -> List[Dict[str, Any]]:
     """Each edited object: instance id, class, branch and (when generated) its style reference."""
+    names = class_names(profile)
     out = []
     for obj in getattr(stages, "objects", None) or []:
         refs = bank.get(obj.cls)
@@ -153,7 +191,7 @@ def _objects_json(stages, bank: StyleBank) -> List[Dict[str, Any]]:
         out.append(
             {
                 "id": int(obj.id),
-                "class": CLASS_NAMES.get(obj.cls, str(obj.cls)),
+                "class": names.get(obj.cls, str(obj.cls)),
                 "generated": bool(obj.generation),
                 "style": style,
             }
@@ -170,8 +208,12 @@ def run_edit(
     want_stages: bool,
 ):
     """Decode, draw the style bank, edit and encode, on the worker thread; returns (PNG, stages JSON or None, ms)."""
-    scene = decode_scene(uploads)
-    bank = draw_bank(refs, seed, names, "the uploaded style references") if refs else studio.styles.bank(seed, names)
+    profile = studio.profile
+    scene = decode_scene(uploads, profile=profile)
+    if refs:
+        bank = draw_bank(refs, seed, names, "the uploaded style references", profile)
+    else:
+        bank = studio.styles.bank(seed, names)
     start = time.perf_counter()
     if not scene.mask.any():
         result, stages = scene.image, None
@@ -192,9 +234,10 @@ def run_edit(
             objects=_data_url(tensor_to_image(stages.fg_output)),
             background=_data_url(tensor_to_image(stages.bg_output)),
             composite=_data_url(tensor_to_image(stages.masked_G)),
-            edited_objects=_objects_json(stages, bank),
+            edited_objects=_objects_json(stages, bank, profile),
         )
-    info["styles"] = {CLASS_NAMES[c]: list(b.names) for c, b in bank.banks.items()}
+    folders = class_names(profile)
+    info["styles"] = {folders[c]: list(b.names) for c, b in bank.banks.items()}
     return body, info, ms
 
 
@@ -238,11 +281,7 @@ def create_app(studio: Studio) -> Starlette:
         )
 
     async def labels(request: Request) -> Response:
-        table = [
-            {"id": lab.id, "name": lab.name, "color": list(lab.color), "instances": lab.has_instances}
-            for lab in LABELS[:LAB_DIM]
-        ]
-        return JSONResponse({"labels": table, "objects": OBJECT_CLASSES, "instance_factor": INSTANCE_FACTOR})
+        return JSONResponse(labels_json(studio.profile))
 
     async def list_scenes(request: Request) -> Response:
         return JSONResponse({"scenes": studio.scenes.listing()})
@@ -348,8 +387,8 @@ def create_app(studio: Studio) -> Starlette:
 
         def job() -> bytes:
             lab, olab = (
-                read_label_map(EncodedImage("labels", fields["labels"])),
-                read_label_map(EncodedImage("orig_labels", fields["orig_labels"])),
+                read_label_map(EncodedImage("labels", fields["labels"]), studio.profile),
+                read_label_map(EncodedImage("orig_labels", fields["orig_labels"]), studio.profile),
             )
             inst = read_instance_map(EncodedImage("instances", fields["instances"]))
             oinst = read_instance_map(EncodedImage("orig_instances", fields["orig_instances"]))
@@ -359,9 +398,9 @@ def create_app(studio: Studio) -> Starlette:
         return Response(await on_worker(job), media_type="image/png")
 
     async def edit(request: Request) -> Response:
-        form = await read_form(request, studio.limits, EDIT_FIELDS, STYLE_PREFIXES)
+        form = await read_form(request, studio.limits, EDIT_FIELDS, style_prefixes(studio.profile))
         uploads = _scene_uploads(form, studio.limits)
-        refs = _uploaded_refs(form, studio.limits)
+        refs = _uploaded_refs(form, studio.limits, studio.profile)
         seed = form.integer("seed", 0, 0, MAX_SEED)
         want_stages = bool(form.integer("stages", 0, 0, 1))
         names = [n.strip() for n in form.text.get("styles", "").split(",") if n.strip()]

@@ -4,7 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 const S = {
-  labels: [], objects: {}, factor: 1000, styles: { car: [], person: [] },
+  labels: [], objects: {}, factor: 1000, styles: {}, unlabeled: null, brushLabel: 7,
   scene: null, W: 0, H: 0, photo: null, photoBlob: null,
   origLabels: null, origInst: null, labelsMap: null, inst: null,
   baseMask: null, maskAdd: null, maskRemove: null, derived: null,
@@ -42,8 +42,12 @@ async function init() {
   S.labels = labels.labels;
   S.objects = labels.objects;
   S.factor = labels.instance_factor;
+  S.unlabeled = labels.unlabeled;
+  S.brushLabel = labels.brush_label;
+  S.label = labels.brush_label;
   S.styles = styles.styles;
   buildPalette();
+  buildObjectClasses();
   buildShapePicker();
   bindControls();
   const scenes = (await api("/api/scenes").then((r) => r.json())).scenes;
@@ -55,7 +59,7 @@ function buildPalette() {
   const box = $("palette");
   box.innerHTML = "";
   for (const lab of S.labels) {
-    if (lab.id === 0) continue;
+    if (lab.id === S.unlabeled) continue;  // read as another class on load (Cityscapes: 0 is read as 33)
     const b = document.createElement("button");
     b.className = "swatch" + (lab.id === S.label ? " active" : "");
     b.dataset.label = lab.id;
@@ -66,6 +70,18 @@ function buildPalette() {
       if (!["brush", "rect", "fill"].includes(S.tool)) setTool("brush");
     };
     box.appendChild(b);
+  }
+}
+
+// The object classes of the loaded checkpoints' dataset profile, in their order (Cityscapes: car, person).
+function buildObjectClasses() {
+  const select = $("object-class");
+  select.innerHTML = "";
+  for (const cls of Object.keys(S.objects)) {
+    const option = document.createElement("option");
+    option.value = cls;
+    option.textContent = cls;
+    select.appendChild(option);
   }
 }
 
@@ -347,7 +363,7 @@ function deleteObject(id) {
       counts.set(S.labelsMap[j], (counts.get(S.labelsMap[j]) || 0) + 1);
     }
   }
-  let fill = 7, best = -1;
+  let fill = S.brushLabel, best = -1;
   for (const [lab, c] of counts) if (c > best) { best = c; fill = lab; }
   pushUndo();
   for (let i = 0; i < W * H; i++) if (S.inst[i] === id) { S.labelsMap[i] = fill; S.inst[i] = fill; }
@@ -543,7 +559,7 @@ function renderStyles() {
 function pinnedStyles() {
   if (!S.lastObjects || !Object.keys(S.pins).length) return null;
   const names = [];
-  for (const cls of ["car", "person"]) {
+  for (const cls of Object.keys(S.objects)) {
     for (const o of S.lastObjects.filter((x) => x.class === cls)) {
       names.push(S.pins[o.id] || o.style || ((S.styles[cls] || [])[0] || {}).name);
     }
