@@ -28,19 +28,32 @@ SIDEWALK = 8
 
 
 @pytest.fixture(scope="module")
-def page(live_studio):  # noqa: F811
+def browser():
+    """One headless Chromium for the module's pages (Playwright allows one sync driver per thread)."""
     if not Path(CHROMIUM).is_file():
         pytest.fail(f"{CHROMIUM} not found: install Debian's chromium (.ci/run does)")
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        pg = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-        errors: list = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.goto(live_studio.url)
-        pg.wait_for_function("document.body.dataset.ready !== undefined", timeout=60_000)
-        yield pg
-        assert not errors, errors
+        yield browser
         browser.close()
+
+
+def open_page(browser, url: str, errors: list):
+    """A new page on the studio at ``url``, once its scripts are ready; page errors go to ``errors``."""
+    pg = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(url)
+    pg.wait_for_function("document.body.dataset.ready !== undefined", timeout=60_000)
+    return pg
+
+
+@pytest.fixture(scope="module")
+def page(browser, live_studio):  # noqa: F811
+    errors: list = []
+    pg = open_page(browser, live_studio.url, errors)
+    yield pg
+    assert not errors, errors
+    pg.close()
 
 
 def state(page) -> dict:
@@ -129,3 +142,51 @@ def test_edit_in_the_browser(page, live_studio, tmp_path: Path) -> None:  # noqa
     np.testing.assert_array_equal(np.array(state(page)["labels"]).reshape(256, 256), orig_labels)
     page.click("#redo")
     np.testing.assert_array_equal(np.array(state(page)["labels"]), np.array(painted["labels"]))
+
+
+@pytest.fixture(scope="module")
+def ade_page(browser, tmp_path_factory):
+    """The page of a studio on ADE20K-Room checkpoints over synthetic prepared rooms."""
+    from siedob.data.synthetic_ade import write_prepared_ade
+    from tests.support.studio_server import ade_checkpoints, start_studio
+
+    root = tmp_path_factory.mktemp("ade_browser")
+    write_prepared_ade(root / "data", 8, seed=0)
+    live = start_studio(ade_checkpoints(root / "ckpt"), "--data", str(root / "data"))
+    errors: list = []
+    try:
+        pg = open_page(browser, live.url, errors)
+        yield pg
+        assert not errors, errors
+        pg.close()
+    finally:
+        live.stop()
+
+
+def test_ade_rooms_in_the_browser(ade_page) -> None:
+    page = ade_page
+    floor, sofa = 4, 24
+    # the palette is ADE's 151 labels ("other", 0, is a class of its own) and the brush starts on floor
+    assert page.locator("#palette button").count() == 151
+    assert page.locator("#palette button.active").get_attribute("data-label") == str(floor)
+    options = page.eval_on_selector_all("#object-class option", "els => els.map(e => e.value)")
+    assert options == ["bed", "table", "chair", "sofa", "armchair", "lamp"]
+    opened = state(page)
+    w, h = opened["width"], opened["height"]
+    before = np.array(opened["instances"]).reshape(h, w)
+
+    # place a sofa on the floor and generate
+    page.locator("#shape-picker img[data-cls='sofa']").first.click()
+    page.wait_for_selector("#place-controls:not(.hidden)")
+    box = page.locator("#canvas").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.9)
+    page.click("#place-commit")
+    placed = state(page)
+    inst = np.array(placed["instances"]).reshape(h, w)
+    new_ids = set(np.unique(inst)) - set(np.unique(before))
+    assert len(new_ids) == 1 and sofa * 1000 <= next(iter(new_ids)) < (sofa + 1) * 1000
+    new = inst == next(iter(new_ids))
+    assert new.sum() > 50 and (np.array(placed["labels"]).reshape(h, w)[new] == sofa).all()
+    page.click("#generate")
+    page.wait_for_function("document.getElementById('result-image').src.startsWith('data:image/png')", timeout=120_000)
+    assert page.evaluate("document.getElementById('result-image').naturalWidth") == w

@@ -10,33 +10,15 @@ import cv2
 import httpx
 import numpy as np
 import pytest
-import torch
 
-from siedob.checkpoints import RELEASED, save_released
 from siedob.data.synthetic_ade import write_prepared_ade
 from siedob.errors import SiedobError
-from siedob.nn import BackgroundGenerator, FusionGenerator, ObjectInpaintingGenerator, ObjectStyleGenerator
 from siedob.profiles import get_profile
 from siedob.studio.cli import build_parser, make_studio
-from tests.support.studio_server import LiveStudio, start_studio, studio_checkpoints  # noqa: F401
+from tests.support.studio_server import LiveStudio, ade_checkpoints, start_studio, studio_checkpoints  # noqa: F401
 
 ADE = get_profile("ade20k-room")
 SOFA = 24
-
-
-def ade_checkpoints(root: Path, ngf: int = 8) -> Path:
-    """The four released files of narrow ADE20K-Room generators (6-channel class code, 151 labels)."""
-    torch.manual_seed(5)
-    nets = (
-        ObjectInpaintingGenerator(ngf, code_nc=ADE.code_width),
-        ObjectStyleGenerator(ngf, code_nc=ADE.code_width),
-        BackgroundGenerator(ngf, lab_nc=ADE.lab_dim, skipped_classes=ADE.style_skipped_classes),
-        FusionGenerator(ngf),
-    )
-    root.mkdir(parents=True, exist_ok=True)
-    for net, role in zip(nets, RELEASED):
-        save_released(net.eval(), root / RELEASED[role].filename, role, profile=ADE.name)
-    return root
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +73,11 @@ def test_scenes_and_styles_are_the_ade_roots(client, ade_studio) -> None:
     assert sorted(i for i in ids if i.startswith("test:")) == [
         f"test:{p.stem}" for p in sorted((data / "test" / "images").iterdir())
     ]
+    # training rooms keep their aspect (e.g. 256×341): only those the chain can edit (sides % 16) are listed
+    train = {p.stem: cv2.imread(str(p)).shape[:2] for p in (data / "train" / "images").iterdir()}
+    listed = {i.split(":", 1)[1] for i in ids if i.startswith("train:")}
+    assert listed == {n for n, (h, w) in train.items() if h % 16 == 0 and w % 16 == 0}
+    assert len(listed) < len(train)  # the synthetic rooms include such scenes
     styles = client.get("/api/styles").json()["styles"]
     assert set(styles) == set(ADE.object_names) and styles["sofa"]
     shape = client.get("/api/shapes/sofa/0").json()

@@ -16,10 +16,11 @@ from typing import Dict, List, Mapping, Optional, Sequence
 import cv2
 import numpy as np
 import torch
+from PIL import Image
 
 from siedob.data.io import EncodedImage, ImageSource, read_bgr, read_gray
 from siedob.data.style_bank import load_reference
-from siedob.edit.inputs import IMAGE_SUFFIXES, EditError, Scene, _read, read_scene
+from siedob.edit.inputs import IMAGE_SUFFIXES, SIDE_MULTIPLE, EditError, Scene, _read, read_scene
 from siedob.edit.style_bank import STYLE_SLOTS, ClassBank, StyleBank, class_names, load_style_bank
 from siedob.profiles import DatasetProfile, ProfileLike, as_profile
 
@@ -61,8 +62,21 @@ class SceneEntry:
         return src.data if isinstance(src, EncodedImage) else Path(src).read_bytes()
 
 
-def _folder_scenes(folder: Path, source: str, mask_dir: Optional[str], profile: DatasetProfile) -> List[SceneEntry]:
-    """Scenes of an ``images/ labels/ inst_map/ [mask/]`` folder whose parts all exist."""
+def editable_size(image: Path) -> bool:
+    """Whether a photo's sides are multiples of 16, as the edit chain needs (read from the file header only).
+
+    ADE20K-Room's training scenes keep their aspect (e.g. 256×341) and so cannot be edited whole.
+    """
+    with Image.open(image) as im:
+        w, h = im.size
+    return w % SIDE_MULTIPLE == 0 and h % SIDE_MULTIPLE == 0
+
+
+def _folder_scenes(
+    folder: Path, source: str, mask_dir: Optional[str], profile: DatasetProfile, skipped: List[str]
+) -> List[SceneEntry]:
+    """Scenes of an ``images/ labels/ inst_map/ [mask/]`` folder whose parts all exist and whose size the
+    chain can edit; the names of the others go to ``skipped``."""
     images = folder / "images"
     if not images.is_dir():
         return []
@@ -76,6 +90,9 @@ def _folder_scenes(folder: Path, source: str, mask_dir: Optional[str], profile: 
         if mask_dir and (folder / mask_dir / f"{img.stem}.png").is_file():
             files["mask"] = folder / mask_dir / f"{img.stem}.png"
         if all(Path(p).is_file() for p in files.values()):
+            if not editable_size(img):
+                skipped.append(f"{source}:{img.stem}")
+                continue
             out.append(SceneEntry(f"{source}:{img.stem}", img.stem, source, files, profile))
     return out
 
@@ -88,12 +105,14 @@ class SceneCatalog:
 
     def __init__(self, example: Optional[Path], data: Optional[Path], profile: ProfileLike = None) -> None:
         self.profile = as_profile(profile)
+        #: ids of scenes not listed because their sides are not multiples of 16
+        self.skipped: List[str] = []
         entries: List[SceneEntry] = []
         if example is not None:
-            entries += _folder_scenes(example, "example", "mask", self.profile)
+            entries += _folder_scenes(example, "example", "mask", self.profile, self.skipped)
         if data is not None:
             for split in ("train", "test"):
-                entries += _folder_scenes(data / split, split, None, self.profile)
+                entries += _folder_scenes(data / split, split, None, self.profile, self.skipped)
         self._entries: OrderedDict[str, SceneEntry] = OrderedDict((e.id, e) for e in entries)
         self._uploads: OrderedDict[str, SceneEntry] = OrderedDict()
         self._thumbs: Dict[str, bytes] = {}

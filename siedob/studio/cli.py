@@ -116,6 +116,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             file=sys.stderr,
         )
     studio = make_studio(args)
+    if studio.scenes.skipped:
+        print(
+            f"note: {len(studio.scenes.skipped)} scenes not listed: their sides are not multiples of 16 "
+            f"(e.g. {studio.scenes.skipped[0]}; the edit chain needs them)",
+            file=sys.stderr,
+        )
     serve(studio, args.host, args.port)
     return 0
 
