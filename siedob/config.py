@@ -135,13 +135,17 @@ def resolve_stage_config(
     if cfg.get("stage", stage) != stage:
         raise ConfigError(f"{where}: config is for stage {cfg.get('stage')!r}, not {stage!r}")
     cls = schema.STAGE_SCHEMAS[stage]
-    resolved = validate({"stage": stage, **cfg}, cls, where)
-    check_profile_fields(resolved, where)
-    return _with_overrides(resolved, cls, overrides)
+    overrides = list(overrides)
+    resolved = _with_overrides(validate({"stage": stage, **cfg}, cls, where), cls, overrides)
+    check_profile_fields(resolved, f"{where} with --set {' '.join(overrides)}" if overrides else where)
+    return resolved
 
 
 def check_profile_fields(cfg: Mapping[str, Any], where: str) -> None:
-    """The dataset-dependent keys must fit ``data.profile``: object class names, ``model.lab_dim``, the aspect test."""
+    """The dataset-dependent keys must fit ``data.profile``: object class names, ``model.lab_dim``, the aspect test.
+
+    Checked once all overrides are applied, so that ``--set`` may change the profile and its classes together.
+    """
     data = cfg["data"]
     prof = get_profile(data["profile"])
     known = prof.object_names
@@ -176,8 +180,6 @@ def _with_overrides(resolved: Dict[str, Any], cls: type, overrides: Iterable[str
     """Apply and validate one override at a time, so that an error names the ``--set`` item at fault."""
     for item in overrides:
         resolved = validate(apply_overrides(resolved, [item]), cls, f"--set {item!r}")
-        if "data" in resolved and "model" in resolved:
-            check_profile_fields(resolved, f"--set {item!r}")
     return resolved
 
 

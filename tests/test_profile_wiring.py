@@ -217,3 +217,19 @@ def test_background_file_of_ade_is_built_with_ade_skipped_classes(tmp_path):
     save_released(BackgroundGenerator(4, lab_nc=34), tmp_path / "bad.pth", "background", "ade20k-room")
     with pytest.raises(CheckpointError, match="lab_dim 34"):
         load_released_network(tmp_path / "bad.pth", "background")
+
+
+def test_a_user_config_may_switch_profile_with_its_classes_in_any_order(tmp_path):
+    from siedob.config import packaged_text
+
+    path = tmp_path / "style.yaml"
+    path.write_text(packaged_text("instance_style.yaml"))  # a Cityscapes copy
+    for overrides in (
+        ["data.profile=ade20k-room", "data.classes=[bed, sofa]"],
+        ["data.classes=[bed, sofa]", "data.profile=ade20k-room"],
+    ):
+        cfg = load_stage_config("instance_style", path, overrides)
+        assert cfg["data"]["profile"] == "ade20k-room" and cfg["data"]["classes"] == ["bed", "sofa"]
+    with pytest.raises(ConfigError) as exc:
+        load_stage_config("instance_style", path, ["data.profile=ade20k-room"])
+    assert "'car'" in str(exc.value) and "--set data.profile=ade20k-room" in str(exc.value)
