@@ -56,6 +56,9 @@ RELEASED: Dict[str, ReleasedFormat] = {s.role: ReleasedFormat(s.released, *_ENTR
 
 #: Top-level entry naming the dataset profile of a released file (absent: Cityscapes, the authors' files).
 PROFILE_ENTRY = "siedob_profile"
+#: Top-level entry of a G_B file trained without style propagation (``{'style_propagation': False}``): the
+#: network must run the same way at inference. Absent for the authors' setting.
+OPTIONS_ENTRY = "siedob_options"
 
 #: For layers whose input width is ``lab_dim + offset``: a shape mismatch there names the lab_dims.
 LAB_DIM_OFFSETS: Dict[str, Dict[str, int]] = {
@@ -170,8 +173,21 @@ def check_profile(found: str, wanted: ProfileLike, path: PathLike) -> None:
         )
 
 
+def file_options(obj: Mapping[str, Any], path: PathLike) -> Dict[str, bool]:
+    """The constructor switches a released file records (:data:`OPTIONS_ENTRY`; none: the authors' setting)."""
+    options = obj.get(OPTIONS_ENTRY, {})
+    if not isinstance(options, Mapping) or set(options) - {"style_propagation"}:
+        raise CheckpointError(f"{path}: unreadable '{OPTIONS_ENTRY}' entry {options!r}")
+    return {k: bool(v) for k, v in options.items()}
+
+
 def read_released_file(path: PathLike, role: str, mmap: bool = False) -> tuple:
     """``(state dict without prefix, profile name)`` of a released-format file (``mmap``: see load_file)."""
+    return _read_released_obj(path, role, mmap)[:2]
+
+
+def _read_released_obj(path: PathLike, role: str, mmap: bool = False) -> tuple:
+    """``(state dict without prefix, profile name, recorded options)`` of a released-format file."""
     fmt = _format(role)
     obj = load_file(path, mmap=mmap)
     profile = file_profile(obj, path)
@@ -186,7 +202,7 @@ def read_released_file(path: PathLike, role: str, mmap: bool = False) -> tuple:
         if bad:
             raise CheckpointError(f"{path}: key {bad[0]} in '{fmt.entry}' lacks the '{fmt.prefix}' prefix")
         state = {k[len(fmt.prefix) :]: v for k, v in state.items()}
-    return dict(state), profile
+    return dict(state), profile, file_options(obj, path)
 
 
 def read_released(path: PathLike, role: str, mmap: bool = False) -> Dict[str, torch.Tensor]:
@@ -215,6 +231,8 @@ def released_state(net: nn.Module, role: str, profile: ProfileLike = None) -> Di
     name = as_profile(profile).name
     if name != DEFAULT_PROFILE:
         out[PROFILE_ENTRY] = name
+    if role == "background" and not getattr(getattr(net, "style1", None), "propagate", True):
+        out[OPTIONS_ENTRY] = {"style_propagation": False}
     return out
 
 
@@ -270,15 +288,16 @@ def _check_widths(kwargs: Mapping[str, int], profile: DatasetProfile, recorded: 
 def load_released_network(path: PathLike, role: str, mmap: bool = False, profile: ProfileLike = None) -> nn.Module:
     """Build the generator a released file holds (widths inferred) and load it strictly, in eval mode.
 
-    The network is built for the profile the file records (G_B's skipped style classes come from it);
-    ``profile`` given, a file of another profile is an error.
+    The network is built for the profile the file records (G_B's skipped style classes come from it) and
+    with the switches it records (a G_B trained without style propagation runs without it); ``profile``
+    given, a file of another profile is an error.
 
     The network is built without random initialisation and takes the file's tensors directly, so no
     time goes into filling parameters that would be overwritten. With ``mmap`` the tensors stay mapped
     from the file (faster start, for short-lived processes: truncating the file under a live mapping
     crashes the process).
     """
-    state, found = read_released_file(path, role, mmap=mmap)
+    state, found, options = _read_released_obj(path, role, mmap=mmap)
     check_profile(found, profile, path)
     try:
         kwargs = generator_kwargs(state, role)
@@ -288,6 +307,7 @@ def load_released_network(path: PathLike, role: str, mmap: bool = False, profile
     _check_widths(kwargs, prof, found != DEFAULT_PROFILE, path)
     if role == "background":
         kwargs["skipped_classes"] = prof.style_skipped_classes
+        kwargs["style_propagation"] = options.get("style_propagation", True)
     with skip_init():
         net = GENERATOR_FACTORIES[role](**kwargs)
     check_state_dict(net.state_dict(), state, f"{path} ['{_format(role).entry}']", LAB_DIM_OFFSETS.get(role, {}))

@@ -16,7 +16,7 @@ import pytest
 import torch
 from torch.utils.data import default_collate
 
-from siedob.checkpoints import load_released
+from siedob.checkpoints import OPTIONS_ENTRY, load_released, load_released_network
 from siedob.config import load_stage_config
 from siedob.data.datasets import collate_scenes
 from siedob.nn import BackgroundGenerator, ObjectStyleGenerator
@@ -124,3 +124,11 @@ def test_ablation_trains_and_writes_its_released_file(switch, data, vgg, tmp_pat
     role = "object_style" if stage == "instance_style" else stage
     net = load_released(make(), res.released, role)
     assert sum(p.abs().sum() for p in net.parameters()) > 0
+    # the file says how G_B was built, and loads back that way (the other switches leave the network as it is)
+    recorded = torch.load(res.released, weights_only=True).get(OPTIONS_ENTRY)
+    assert recorded == ({"style_propagation": False} if switch == "style_propagation" else None)
+    loaded = load_released_network(res.released, role)
+    if stage == "background":
+        assert [m.propagate for m in (loaded.style1, loaded.style2, loaded.style3)] == [
+            switch != "style_propagation"
+        ] * 3
