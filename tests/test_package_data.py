@@ -27,6 +27,9 @@ REPO = Path(__file__).resolve().parent.parent
 def test_stage_folder_config_is_the_packaged_one(stage):
     copy = (REPO / stage / "configs" / "config.yaml").read_text()
     assert copy == packaged_text(STAGES[stage].config)
+    ade = (REPO / stage / "configs" / "ade20k-room.yaml").read_text()
+    assert ade == packaged_text(f"ade20k-room/{STAGES[stage].config}")
+    assert "profile: ade20k-room" in ade and "profile: cityscapes" in copy
 
 
 def test_fusion_example_links_to_the_packaged_example():

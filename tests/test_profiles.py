@@ -187,3 +187,15 @@ def test_licence_ships_with_the_derived_table():
     folder = Path(siedob.__file__).parent / "profile_data" / "ade20k_room"
     assert "BSD 3-Clause" in (folder / "LICENSE-placeschallenge").read_text()
     assert "LICENSE-placeschallenge" in json.loads((folder / "classes150.json").read_text())["license"]
+
+
+def test_the_docs_profile_table_names_every_field():
+    import dataclasses
+    import re
+
+    from siedob.profiles import DatasetProfile
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "datasets.md").read_text()
+    table = text[text.index("## The profile table") :].split("\n## ")[0]
+    missing = [f.name for f in dataclasses.fields(DatasetProfile) if not re.search(rf"`{f.name}\b", table)]
+    assert not missing, f"docs/datasets.md's profile table does not name {missing}"
