@@ -11,7 +11,6 @@ import numpy as np
 import pytest
 import torch
 
-from siedob.checkpoints import RELEASED, save_released
 from siedob.data.synthetic_ade import write_prepared_ade
 from siedob.eval.cli import main
 from siedob.eval.errors import EvalError
@@ -19,9 +18,8 @@ from siedob.eval.generate import object_split
 from siedob.eval.metrics import Backends, MetricInputs, compute_metrics
 from siedob.eval.miou import evaluate_miou, load_segmenter
 from siedob.eval.object_addition import ADE_FLOOR, addition_rules, next_instance_id, place_object
-from siedob.nn import BackgroundGenerator, FusionGenerator, ObjectInpaintingGenerator, ObjectStyleGenerator
 from siedob.profiles import get_profile
-from tests.support.edit import small_networks, write_checkpoints
+from tests.support.edit import ade_checkpoints, small_networks, write_checkpoints
 
 ADE = get_profile("ade20k-room")
 WALL = 1
@@ -49,27 +47,16 @@ def write_constant_segmenter(folder: Path, channels: int, best: int, second: int
     return path
 
 
-def ade_checkpoints(root: Path, ngf: int = 4) -> Path:
-    """Narrow ADE20K-Room generators (6-channel class code, 151 labels) as the released files."""
-    torch.manual_seed(2)
-    nets = (
-        ObjectInpaintingGenerator(ngf, code_nc=ADE.code_width),
-        ObjectStyleGenerator(ngf, code_nc=ADE.code_width),
-        BackgroundGenerator(ngf, lab_nc=ADE.lab_dim, skipped_classes=ADE.style_skipped_classes),
-        FusionGenerator(ngf),
-    )
-    root.mkdir(parents=True, exist_ok=True)
-    for net, role in zip(nets, RELEASED):
-        save_released(net.eval(), root / RELEASED[role].filename, role, profile=ADE.name)
-    return root
-
-
 @pytest.fixture(scope="module")
 def ade(tmp_path_factory) -> Tuple[Path, Path, Path]:
     """A prepared synthetic ADE20K-Room root (three test rooms), ADE checkpoints and Cityscapes checkpoints."""
     root = tmp_path_factory.mktemp("eval_ade")
     write_prepared_ade(root / "data", 12, seed=4)
-    return root / "data", ade_checkpoints(root / "ade_ckpt"), write_checkpoints(root / "cs_ckpt", small_networks(ngf=4))
+    return (
+        root / "data",
+        ade_checkpoints(root / "ade_ckpt", ngf=4, seed=2),
+        write_checkpoints(root / "cs_ckpt", small_networks(ngf=4)),
+    )
 
 
 def run(tmp_path: Path, *argv: str) -> dict:

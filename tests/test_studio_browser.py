@@ -148,7 +148,8 @@ def test_edit_in_the_browser(page, live_studio, tmp_path: Path) -> None:  # noqa
 def ade_page(browser, tmp_path_factory):
     """The page of a studio on ADE20K-Room checkpoints over synthetic prepared rooms."""
     from siedob.data.synthetic_ade import write_prepared_ade
-    from tests.support.studio_server import ade_checkpoints, start_studio
+    from tests.support.edit import ade_checkpoints
+    from tests.support.studio_server import start_studio
 
     root = tmp_path_factory.mktemp("ade_browser")
     write_prepared_ade(root / "data", 8, seed=0)

@@ -15,7 +15,8 @@ from siedob.data.synthetic_ade import write_prepared_ade
 from siedob.errors import SiedobError
 from siedob.profiles import get_profile
 from siedob.studio.cli import build_parser, make_studio
-from tests.support.studio_server import LiveStudio, ade_checkpoints, start_studio, studio_checkpoints  # noqa: F401
+from tests.support.edit import ade_checkpoints
+from tests.support.studio_server import LiveStudio, start_studio, studio_checkpoints  # noqa: F401
 
 ADE = get_profile("ade20k-room")
 SOFA = 24

@@ -80,3 +80,21 @@ def write_checkpoints(root: Path, nets: Tuple[torch.nn.Module, ...]) -> Path:
     for net, role in zip(nets, RELEASED):
         save_released(net, root / RELEASED[role].filename, role)
     return root
+
+
+def ade_checkpoints(root: Path, ngf: int = 8, seed: int = 5) -> Path:
+    """The four released files of narrow ADE20K-Room generators (6-channel class code, 151 labels)."""
+    from siedob.profiles import get_profile
+
+    ade = get_profile("ade20k-room")
+    torch.manual_seed(seed)
+    nets = (
+        ObjectInpaintingGenerator(ngf, code_nc=ade.code_width),
+        ObjectStyleGenerator(ngf, code_nc=ade.code_width),
+        BackgroundGenerator(ngf, lab_nc=ade.lab_dim, skipped_classes=ade.style_skipped_classes),
+        FusionGenerator(ngf),
+    )
+    root.mkdir(parents=True, exist_ok=True)
+    for net, role in zip(nets, RELEASED):
+        save_released(net.eval(), root / RELEASED[role].filename, role, profile=ade.name)
+    return root

@@ -9,11 +9,7 @@ from pathlib import Path
 from typing import Iterator, Optional
 
 import pytest
-import torch
 
-from siedob.checkpoints import RELEASED, save_released
-from siedob.nn import BackgroundGenerator, FusionGenerator, ObjectInpaintingGenerator, ObjectStyleGenerator
-from siedob.profiles import get_profile
 from siedob.studio.cli import build_parser, make_studio, serve
 from tests.support.edit import small_networks, write_checkpoints
 
@@ -56,19 +52,3 @@ def live_studio(studio_checkpoints: Path) -> Iterator[LiveStudio]:
     live: Optional[LiveStudio] = start_studio(studio_checkpoints)
     yield live
     live.stop()
-
-
-def ade_checkpoints(root: Path, ngf: int = 8) -> Path:
-    """The four released files of narrow ADE20K-Room generators (6-channel class code, 151 labels)."""
-    ade = get_profile("ade20k-room")
-    torch.manual_seed(5)
-    nets = (
-        ObjectInpaintingGenerator(ngf, code_nc=ade.code_width),
-        ObjectStyleGenerator(ngf, code_nc=ade.code_width),
-        BackgroundGenerator(ngf, lab_nc=ade.lab_dim, skipped_classes=ade.style_skipped_classes),
-        FusionGenerator(ngf),
-    )
-    root.mkdir(parents=True, exist_ok=True)
-    for net, role in zip(nets, RELEASED):
-        save_released(net.eval(), root / RELEASED[role].filename, role, profile=ade.name)
-    return root
