@@ -2,7 +2,8 @@
 # CI: the package stands alone. Build the wheel, install it (with the pinned CPU torch) into a fresh venv,
 # then from a folder outside the checkout run the main path of every console script on synthetic data:
 # quickstart (short) -> edit of the bundled example -> synthetic data -> one step of each stage with its
-# packaged config -> released files -> check-checkpoints -> eval, and the README's Python snippet.
+# packaged config -> released files -> check-checkpoints -> eval, the ADE20K-Room path (preparation, packaged
+# ADE configs, quickstart on rooms), and the README's Python snippet.
 # Usage: .ci/wheel_check.sh [PYTHON]   (PYTHON builds the wheel and makes the venv; default python3)
 set -euo pipefail
 REPO="$(cd "$(dirname "$0")/.." && pwd)"
@@ -71,6 +72,14 @@ step "siedob-check-checkpoints"
 step "siedob-eval"
 "$V/siedob-eval" --mode chain --data-root data --checkpoints subs --output eval --device cpu --no-progress --metrics fid,lpips
 test -s eval/report.json
+
+step "ADE20K-Room: synthetic raw rooms -> siedob-prepare-ade20k -> quickstart --profile ade20k-room"
+"$V/siedob-synthetic" --profile ade20k-room --raw --output rooms_raw --scenes 8 >/dev/null
+"$V/siedob-prepare-ade20k" --src rooms_raw/ADEChallengeData2016 --dst rooms --workers 1 >/dev/null
+grep -q '"profile": "ade20k-room"' rooms/profile.json
+"$V/siedob-train" background --print-config --set data.profile=ade20k-room | grep -q "lab_dim: 151"
+"$V/siedob-quickstart" --profile ade20k-room --output qs_rooms --steps 1 --scenes 16 --no-progress
+"$V/siedob-check-checkpoints" --checkpoints qs_rooms/checkpoints | grep -q "dataset profile: ade20k-room"
 
 step "a bad input: one line, exit code 2"
 set +e
