@@ -114,9 +114,9 @@ def run(
     start = time.perf_counter()
     print(f"[1/3] synthetic data ({profile}): {scenes} scenes -> {data}", flush=True)
     if profile == "cityscapes":
-        write_prepared(data, scenes, seed=seed)
+        write_prepared(data, scenes, seed=seed, progress=progress)
     else:
-        write_prepared_ade(data, scenes, seed=seed)
+        write_prepared_ade(data, scenes, seed=seed, progress=progress)
     extra = [] if profile == "cityscapes" else [f"data.profile={profile}"]
     for stage in STAGES.values():
         print(f"[2/3] training {stage.name} ({stage.number}/4, {steps} steps)", flush=True)

@@ -67,3 +67,9 @@ def test_quickstart_on_the_ade_room_profile(tmp_path):
     assert [p.name for p in results] == ["ADE_val_00000001.png", "ADE_val_00000001_stages.png"]
     photo = cv2.imread(str(out / "data" / "test" / "images" / "ADE_val_00000001.jpg"))
     assert cv2.imread(str(results[0])).shape == photo.shape
+
+
+def test_no_progress_means_no_bars(tmp_path, capfd):
+    assert main(["--output", str(tmp_path / "q"), "--steps", "1", "--scenes", "6", "--no-progress"]) == 0
+    err = capfd.readouterr().err
+    assert "synthetic:" not in err and "scene/s" not in err and "step/s" not in err

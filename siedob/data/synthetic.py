@@ -251,12 +251,18 @@ def write_raw(
 
 
 def write_prepared(
-    out: PathLike, n: int, seed: int = 0, dense: bool = False, overwrite: bool = False, settings: Any = None
+    out: PathLike,
+    n: int,
+    seed: int = 0,
+    dense: bool = False,
+    overwrite: bool = False,
+    settings: Any = None,
+    progress: bool = True,
 ) -> str:
     """Write n scenes directly in the prepared 512×256 layout (docs/spec.md §5.1); returns the summary text.
 
     ``settings`` are the dataset-preparation settings (default: the packaged ``prepare.yaml``); existing
-    outputs are kept unless ``overwrite``.
+    outputs are kept unless ``overwrite``; ``progress`` shows a bar (from four scenes on).
     """
     from siedob.data.prepare_cityscapes import Summary, finalize, load_settings, prepare_sample
 
@@ -264,7 +270,8 @@ def write_prepared(
     out = Path(out)
     summary = Summary()
     w, h = settings.raw_size
-    for i, (split, name) in enumerate(tqdm(scene_names(n), desc="synthetic", unit="scene", disable=n < 4)):
+    bar = tqdm(scene_names(n), desc="synthetic", unit="scene", disable=n < 4 or not progress)
+    for i, (split, name) in enumerate(bar):
         scene = scene_for(seed, i, h, w, dense)
         summary.add(prepare_sample(out, split, name, scene.image, scene.labels, scene.instances, settings, overwrite))
     summary.add(finalize(out, settings, overwrite))

@@ -233,12 +233,14 @@ def write_raw_ade(
     return entries
 
 
-def write_prepared_ade(out: PathLike, n: int, seed: int = 0, overwrite: bool = False, settings: Any = None) -> str:
+def write_prepared_ade(
+    out: PathLike, n: int, seed: int = 0, overwrite: bool = False, settings: Any = None, progress: bool = True
+) -> str:
     """Draw n scenes as :func:`write_raw_ade` does and write the room scenes straight into the prepared layout.
 
     Goes through the same code as ``siedob-prepare-ade20k`` (encoding, resize, crops, masks) without
     the raw files; ``settings`` default to :func:`~siedob.data.prepare_ade20k.load_ade_settings`'s;
-    existing outputs are kept unless ``overwrite``. Returns the summary text.
+    existing outputs are kept unless ``overwrite``; ``progress`` shows a bar. Returns the summary text.
     """
     from siedob.data.prepare_ade20k import (
         AdeSummary,
@@ -254,7 +256,7 @@ def write_prepared_ade(out: PathLike, n: int, seed: int = 0, overwrite: bool = F
     record_profile(Path(out), settings, overwrite)
     summary = AdeSummary(settings.scenes)
     for i, (split, name, scene, (w, h)) in enumerate(
-        tqdm(scene_plan(n), desc="synthetic", unit="scene", disable=n < 4)
+        tqdm(scene_plan(n), desc="synthetic", unit="scene", disable=n < 4 or not progress)
     ):
         if scene not in settings.scenes:
             summary.add({"selection": {"other scenes": 1}})
