@@ -53,13 +53,17 @@ class ObjectClass:
     """An object ("thing") class handled by G_OI / G_OG.
 
     ``crop_size`` is the stored object-dataset crop (height, width), ``fill_ratio`` the minimum
-    instance area / box area (exclusive) for a crop to be kept, everywhere it is tested.
+    instance area / box area (exclusive) for a crop to be kept, everywhere it is tested. ``ground`` and
+    ``height_range`` are the object-addition protocol's (``siedob-eval --mode add-objects``): the label
+    ids a new object may stand on and its height in pixels at a 256-pixel scene height (ends included).
     """
 
     name: str
     label_id: int
     crop_size: Size
     fill_ratio: float
+    ground: Tuple[int, ...] = ()
+    height_range: Tuple[int, int] = (0, 0)
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,8 @@ class DatasetProfile:
     max_instance_index: int
     loaders: Mapping[str, LoaderRules]
     preparation: Preparation
+    #: the label the studio's brush starts with (and an erased object's fallback fill)
+    brush_label: int = 0
     notes: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -233,7 +239,11 @@ def _cityscapes() -> DatasetProfile:
         for r in _read_json("cityscapes", "labels.json")["classes"]
     )
     car, person = 26, 24
-    objects = (ObjectClass("car", car, (64, 64), 0.6), ObjectClass("person", person, (64, 32), 0.35))
+    road, sidewalk = 7, 8
+    objects = (
+        ObjectClass("car", car, (64, 64), 0.6, (road,), (20, 48)),
+        ObjectClass("person", person, (64, 32), 0.35, (sidewalk,), (24, 56)),
+    )
     return DatasetProfile(
         name="cityscapes",
         title="Cityscapes (SIEDOB's released setting)",
@@ -260,6 +270,7 @@ def _cityscapes() -> DatasetProfile:
             box_margin=2,
             min_short_side=8,
         ),
+        brush_label=road,
         notes={
             "objects": "the authors' fg_class_list: person (24) and car (26)",
             "unlabeled": "id 0 is read as 33 (lab_dim - 1), as the authors' loaders do",
@@ -284,6 +295,11 @@ ADE_ROOM_SCENES: Tuple[str, ...] = ("bedroom", "hotel_room", "living_room")
 
 #: Fill ratio of an ADE object class picked with :func:`ade20k_room_profile` that has no default.
 ADE_DEFAULT_FILL_RATIO = 0.4
+#: ADE's "floor, flooring": what every room object stands on when object addition places one (our choice),
+#: and the brush's first label.
+ADE_FLOOR = 4
+#: Height range of an added room object at a 256-pixel scene height (our choice).
+ADE_ADDITION_HEIGHTS: Tuple[int, int] = (32, 96)
 
 
 def _ade_object(labels: Tuple[LabelClass, ...], spec: str) -> ObjectClass:
@@ -298,7 +314,7 @@ def _ade_object(labels: Tuple[LabelClass, ...], spec: str) -> ObjectClass:
                 raise ProfileError(f"object class {spec!r}: fill ratio {ratio!r} is not a number") from None
             if not 0.0 <= fill < 1.0:
                 raise ProfileError(f"object class {spec!r}: fill ratio must be in [0, 1)")
-            return ObjectClass(name.replace(" ", "_"), lab.id, (64, 64), fill)
+            return ObjectClass(name.replace(" ", "_"), lab.id, (64, 64), fill, (ADE_FLOOR,), ADE_ADDITION_HEIGHTS)
     raise ProfileError(f"{name!r} is not an ADE20K class with Places instances (e.g. bed, chair, cabinet, painting)")
 
 
@@ -346,6 +362,7 @@ def ade20k_room_profile(objects: Optional[Tuple[str, ...]] = None) -> DatasetPro
             min_short_side=8,
             scenes=ADE_ROOM_SCENES,
         ),
+        brush_label=ADE_FLOOR,
         notes={
             "objects": "our choice: the core room furniture set (the paper does not publish SIEDOB's ADE classes)",
             "unlabeled": "0 ('other') stays class 0; mapping it to lab_dim - 1 would merge it into flag (150)",

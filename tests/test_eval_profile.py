@@ -17,10 +17,11 @@ from siedob.eval.errors import EvalError
 from siedob.eval.generate import object_split
 from siedob.eval.metrics import Backends, MetricInputs, compute_metrics
 from siedob.eval.miou import evaluate_miou, load_segmenter
-from siedob.eval.object_addition import ADE_FLOOR, addition_rules, next_instance_id, place_object
+from siedob.eval.object_addition import addition_rules, next_instance_id, place_object
 from siedob.profiles import get_profile
 from tests.support.edit import ade_checkpoints, small_networks, write_checkpoints
 
+ADE_FLOOR = 4  # ADE20K's 'floor, flooring' (docs/datasets.md)
 ADE = get_profile("ade20k-room")
 WALL = 1
 

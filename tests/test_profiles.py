@@ -199,3 +199,11 @@ def test_the_docs_profile_table_names_every_field():
     table = text[text.index("## The profile table") :].split("\n## ")[0]
     missing = [f.name for f in dataclasses.fields(DatasetProfile) if not re.search(rf"`{f.name}\b", table)]
     assert not missing, f"docs/datasets.md's profile table does not name {missing}"
+
+
+def test_object_addition_rules_and_brush_label_are_profile_fields():
+    assert (CITY.object_class("car").ground, CITY.object_class("car").height_range) == ((7,), (20, 48))
+    assert (CITY.object_class("person").ground, CITY.object_class("person").height_range) == ((8,), (24, 56))
+    assert all((o.ground, o.height_range) == ((4,), (32, 96)) for o in ADE.objects)
+    assert (CITY.brush_label, ADE.brush_label) == (7, 4)
+    assert CITY.label(7).name == "road" and ADE.label(4).name == "floor, flooring"

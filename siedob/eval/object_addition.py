@@ -37,20 +37,18 @@ from tqdm import tqdm
 
 from siedob.data.io import prepared_profile, read_bgr, read_gray, read_instances, write_atomic, write_image
 from siedob.files import atomic_write_bytes
-from siedob.labels import CAR, PERSON
 from siedob.profiles import DatasetProfile, ProfileLike, as_profile
 
 from .errors import EvalError
 from .images import list_images, read_label
 
 PathLike = Union[str, Path]
-#: Label ids an added object may stand on: road (7) for cars, sidewalk (8) for persons (Cityscapes).
-GROUND: Dict[int, Tuple[int, ...]] = {CAR: (7,), PERSON: (8,)}
-#: Object height range in pixels for a 256-pixel-high scene (scaled by H / 256), both ends included (Cityscapes).
-HEIGHTS: Dict[int, Tuple[int, int]] = {CAR: (20, 48), PERSON: (24, 56)}
-#: ADE20K-Room: the label every object stands on (4, "floor, flooring") and every object's height range.
-ADE_FLOOR = 4
-ADE_HEIGHTS: Tuple[int, int] = (32, 96)
+#: Label ids an added object may stand on: road (7) for cars, sidewalk (8) for persons (Cityscapes; the
+#: profile's ``ObjectClass.ground``).
+GROUND: Dict[int, Tuple[int, ...]] = {o.label_id: o.ground for o in as_profile(None).objects}
+#: Object height range in pixels for a 256-pixel-high scene (scaled by H / 256), both ends included (Cityscapes;
+#: the profile's ``ObjectClass.height_range``).
+HEIGHTS: Dict[int, Tuple[int, int]] = {o.label_id: o.height_range for o in as_profile(None).objects}
 #: Pixels the edit mask extends beyond the added object's box on each side.
 MARGIN = 8
 DEFAULT_RESULTS_PER_SCENE = 5
@@ -78,13 +76,11 @@ def addition_rules(profile: ProfileLike = None) -> AdditionRules:
     """The object-addition rules of a dataset profile (see the module docstring); Cityscapes by default."""
     prof = as_profile(profile)
     names = {o.label_id: o.name for o in prof.objects}
-    if prof.name == "cityscapes":
-        ground, heights = dict(GROUND), dict(HEIGHTS)
-    elif prof.name == "ade20k-room":
-        ground = {c: (ADE_FLOOR,) for c in prof.object_ids}
-        heights = {c: ADE_HEIGHTS for c in prof.object_ids}
-    else:
-        raise EvalError(f"object addition has no ground and height rules for the {prof.name} dataset profile")
+    missing = [o.name for o in prof.objects if not o.ground or o.height_range[1] <= 0]
+    if missing:
+        raise EvalError(f"object addition has no ground or height rule for {missing[0]} in the {prof.name} profile")
+    ground = {o.label_id: tuple(o.ground) for o in prof.objects}
+    heights = {o.label_id: tuple(o.height_range) for o in prof.objects}
     return AdditionRules(
         prof.name, prof.object_ids, names, ground, heights, prof.instance_factor, prof.max_instance_index
     )

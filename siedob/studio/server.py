@@ -53,9 +53,6 @@ EDIT_FIELDS = SCENE_FIELDS + ("seed", "styles", "stages")
 #: Largest seed accepted (the style draws use ``random.Random(seed)``).
 MAX_SEED = 2**31 - 1
 PRESETS = ("free-form", "extension", "outpainting")
-#: The label the page's brush starts with (and an erased object's fallback fill), per dataset profile:
-#: road for Cityscapes, floor for ADE20K-Room; other profiles take their first background class.
-BRUSH_LABELS: Dict[str, int] = {"cityscapes": 7, "ade20k-room": 4}
 
 
 @dataclass
@@ -91,7 +88,7 @@ def labels_json(profile: DatasetProfile) -> Dict[str, Any]:
         for lab in profile.labels
     ]
     unlabeled = profile.unlabeled_id if profile.unlabeled_to is not None else None
-    brush = BRUSH_LABELS.get(profile.name, profile.background_classes[0] if profile.background_classes else 1)
+    brush = profile.brush_label
     return {
         "labels": table,
         "objects": profile.object_names,
