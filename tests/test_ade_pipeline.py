@@ -184,6 +184,16 @@ def test_a_cityscapes_scene_checkpoint_folder_mismatch_is_one_line(pipeline, tmp
     assert len(lines) == 1 and "different dataset profiles" in lines[0], proc.stderr
 
 
+def test_the_bundled_street_example_is_refused_for_room_checkpoints(pipeline, tmp_path):
+    proc = subprocess.run(
+        [script("siedob-edit"), "--checkpoints", str(pipeline / "ck"), "--output", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 2 and "Cityscapes scene" in proc.stderr and "ade20k-room" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1 and not (tmp_path / "o").exists()
+
+
 def test_eval_scores_the_chain_on_ade(pipeline):
     run(
         "siedob-eval",

@@ -114,6 +114,11 @@ def _jobs(args: argparse.Namespace, profile: str) -> Tuple[List[Scene], Optional
         if out.suffix.lower() not in WRITABLE_SUFFIXES:
             raise EditError(f"{out}: output must end in one of {', '.join(WRITABLE_SUFFIXES)}")
         return [scene], existing_dir(args.style_dir, "style folder"), [out]
+    if args.input is None and profile != DEFAULT_PROFILE:
+        raise UsageError(
+            f"the bundled example is a Cityscapes scene, but the checkpoints are of the {profile} profile: "
+            "pass --input DIR or --image ..."
+        )
     folder = existing_dir(args.input, "input folder") if args.input is not None else bundled_example()
     scenes = read_example_folder(folder, profile)
     style = existing_dir(args.style_dir, "style folder") if args.style_dir else folder / "object_style"
