@@ -83,6 +83,25 @@ def test_object_inpainting_test_uses_the_sorted_object_masks(root):
     assert last["image"].shape == (3, 64, 64)
 
 
+def test_a_class_without_test_crops_is_left_out_of_the_test_split_only(root, tmp_path):
+    import shutil
+
+    from siedob.data.io import DataError
+
+    copy = tmp_path / "copy"
+    shutil.copytree(root, copy)
+    for f in (copy / "object_datasets/car/test/images").glob("*.jpg"):
+        f.unlink()
+    ds = ObjectDataset(copy, data_cfg("instance_inpainting"), "inpaint", train=False)
+    persons = sorted((copy / "object_datasets/person/test/images").glob("*.jpg"))
+    assert len(ds) == len(persons) and ds.classes == [PERSON]
+    assert ds[0]["cls"] == PERSON and ds[0]["class_map"][:, 32, 16].tolist() == [0.0, 1.0, 0.0]
+    for f in (copy / "object_datasets/car/train/images").glob("*.jpg"):
+        f.unlink()
+    with pytest.raises(DataError, match="car/train/images"):
+        ObjectDataset(copy, data_cfg("instance_inpainting"), "inpaint", train=True)
+
+
 def test_siedob_eval_pairs_object_crops_and_masks_like_the_dataset(root):
     """``siedob-eval --mode objects`` gives every test crop the mask ObjectDataset gives it (the i-th overall)."""
     from siedob.eval.generate import object_split

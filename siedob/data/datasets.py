@@ -86,9 +86,10 @@ class ObjectDataset(Dataset):
     """Object crops for G_OI (``mode="inpaint"``) or G_OG (``mode="style"``), train or test split.
 
     Training samples classes evenly (item i is of class i mod n_classes, drawn uniformly within
-    it); the epoch has ``min(repeat × largest class, max_per_class)`` items per class. G_OG's style
-    reference is another crop of the class, read plain (resized, never augmented) as the authors read it. Test mode
-    lists every crop (classes in config order, files sorted) with the i-th ``object_mask/`` file.
+    it; every class needs crops); the epoch has ``min(repeat × largest class, max_per_class)`` items per
+    class. G_OG's style reference is another crop of the class, read plain (resized, never augmented) as the
+    authors read it. Test mode lists every crop (classes in config order, files sorted; a class without test
+    crops is left out) with the i-th ``object_mask/`` file.
     With ``data.cache_crops`` (default true) every crop is decoded once, at construction, into
     uint8 arrays that forked DataLoader workers share; past ``data.cache_limit_mb`` it warns and
     reads the files every sample instead. Both paths give identical samples.
@@ -102,12 +103,15 @@ class ObjectDataset(Dataset):
         self.load_size = int(data_cfg["load_size"])
         split = "train" if train else "test"
         self.profile = as_profile(data_cfg.get("profile"))
-        self.classes = [self.profile.object_class(name).label_id for name in data_cfg["classes"]]
+        names = list(data_cfg["classes"])
+        folders = [self.root / "object_datasets" / name / split / "images" for name in names]
+        if not train:
+            # a small test split may lack a class (e.g. ADE20K-Room rooms without a sofa): score the others
+            kept = [i for i, f in enumerate(folders) if sorted(f.glob("*.jpg"))] or [0]
+            names, folders = [names[i] for i in kept], [folders[i] for i in kept]
+        self.classes = [self.profile.object_class(name).label_id for name in names]
         self.codes = [np.asarray(self.profile.class_code(cls), np.float32)[:, None, None] for cls in self.classes]
-        self.files = [
-            _sorted_files(self.root / "object_datasets" / name / split / "images", "*.jpg")
-            for name in data_cfg["classes"]
-        ]
+        self.files = [_sorted_files(folder, "*.jpg") for folder in folders]
         self.names = [[f.stem for f in files] for files in self.files]
         self.mask_files = [[_companion(f, "inst_mask", ".png") for f in files] for files in self.files]
         if train:
