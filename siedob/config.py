@@ -66,7 +66,7 @@ def stage_resource(stage: str, profile: Optional[str] = None) -> str:
     if profile is None or profile == DEFAULT_PROFILE:
         return name
     if profile not in PROFILE_NAMES:
-        raise ConfigError(f"unknown dataset profile {profile!r} (known: {', '.join(PROFILE_NAMES)})")
+        raise ConfigError(f"data.profile={profile}: unknown dataset profile (known: {', '.join(PROFILE_NAMES)})")
     return f"{profile}/{name}"
 
 

@@ -95,6 +95,24 @@ def _cases() -> Dict[str, Case]:
         "train_no_stage": Case(t, [], ["name the stage"]),
         "train_allow_change_without_resume": Case(t, ["fusion", "--allow-config-change"], ["with --resume only"]),
         "train_unknown_stage": Case(t, ["bogus"], ["invalid choice"]),
+        "train_unknown_profile": Case(
+            t, ["fusion", "--set", "data.profile=ade20k", "--output", "run"], ["data.profile", "ade20k-room"], ["run"]
+        ),
+        "train_class_of_another_profile": Case(
+            t,
+            ["instance_style", "--set", "data.classes=[car, bed]", "--output", "run"],
+            ["'bed'", "car, person"],
+            ["run"],
+        ),
+        "train_lab_dim_of_another_profile": Case(
+            t, ["background", "--set", "model.lab_dim=151", "--output", "run"], ["lab_dim is 151", "34"], ["run"]
+        ),
+        "train_data_of_another_profile": Case(
+            t,
+            ["instance_inpainting", "--data-root", "rooms", "--output", "run", *cpu],
+            ["rooms", "ade20k-room", "data.profile=cityscapes"],
+            ["run"],
+        ),
         # siedob-synthetic
         "synthetic_output_is_file": Case(s, ["--output", "afile.txt", "--scenes", "2"], ["afile.txt", "not writable"]),
         "synthetic_zero_scenes": Case(s, ["--output", "out", "--scenes", "0"], ["--scenes", "at least 1"], ["out"]),
@@ -127,6 +145,9 @@ def workdir(tmp_path: Path, monkeypatch) -> Path:
     (tmp_path / "afile.txt").write_text("not a folder")
     (tmp_path / "empty").mkdir()
     (tmp_path / "bad.yaml").write_text("model: [unclosed\n")
+    (tmp_path / "rooms").mkdir()  # a prepared ADE20K-Room root (its profile record only)
+    objects = '["bed", "table", "chair", "sofa", "armchair", "lamp"]'
+    (tmp_path / "rooms" / "profile.json").write_text(f'{{"profile": "ade20k-room", "objects": {objects}}}')
     monkeypatch.chdir(tmp_path)
     return tmp_path
 
