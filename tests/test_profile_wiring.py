@@ -233,3 +233,15 @@ def test_a_user_config_may_switch_profile_with_its_classes_in_any_order(tmp_path
     with pytest.raises(ConfigError) as exc:
         load_stage_config("instance_style", path, ["data.profile=ade20k-room"])
     assert "'car'" in str(exc.value) and "--set data.profile=ade20k-room" in str(exc.value)
+
+
+def test_a_missing_style_names_the_ade_class():
+    from siedob.data.style_bank import StyleBank
+    from siedob.model.plan import MissingStyleError, plan_objects
+
+    labels, inst, _ = _scene()
+    mask = torch.ones(1, 16, 16)  # every object wholly masked: all go to G_OG
+    dis = disassemble(torch.zeros(3, 16, 16), labels, inst, mask, edit_rules(ADE))
+    assert dis.objects and dis.objects[0].cls == CHAIR  # the bed is dropped: 24 px in a 8×10 box is under 0.5
+    with pytest.raises(MissingStyleError, match="no chair style references"):
+        plan_objects([dis.objects], [StyleBank({}, "rooms")], profile=ADE)

@@ -171,7 +171,7 @@ class Chain(nn.Module):
         for ``pooled_styles``); ``fuse=False`` stops before F and returns ``masked_G`` as the result."""
         if fuse and self.fusion is None:
             raise ValueError("fuse=True needs a chain built with the fusion network")
-        plan = plan_objects(scenes.objects, banks, pooled=pooled_styles)
+        plan = plan_objects(scenes.objects, banks, pooled=pooled_styles, profile=self.profile)
         img, msk = self._up(scenes.image), self._up(scenes.mask)
         lab, inst = self._up(scenes.labels), self._up(scenes.instances)
         fg_mask = self._up(scenes.fg_mask)

@@ -9,8 +9,9 @@ from typing import Dict, List, Sequence, Tuple
 import torch
 
 from siedob.data.disassembly import SceneObject, stack_objects
-from siedob.data.style_bank import CLASS_NAMES, ClassBank, StyleBank, pool_banks
+from siedob.data.style_bank import ClassBank, StyleBank, class_names, pool_banks
 from siedob.errors import SiedobError
+from siedob.profiles import ProfileLike
 
 
 class MissingStyleError(SiedobError):
@@ -38,7 +39,10 @@ class ObjectPlan:
 
 
 def plan_objects(
-    scene_objects: Sequence[Sequence[SceneObject]], banks: Sequence[StyleBank], pooled: bool = False
+    scene_objects: Sequence[Sequence[SceneObject]],
+    banks: Sequence[StyleBank],
+    pooled: bool = False,
+    profile: ProfileLike = None,
 ) -> ObjectPlan:
     """Drop objects whose 64×64 mask is empty, choose each branch on the crops and each style slot.
 
@@ -46,6 +50,7 @@ def plan_objects(
     among the non-empty kept objects of its class modulo the number of references: per scene in that
     scene's bank (the edit chain), or, with ``pooled``, over the whole batch in the scenes' banks
     concatenated in scene order (the authors' F training: object j of a class takes reference j mod 4·B).
+    ``profile`` names the classes in messages (Cityscapes by default).
     """
     if len(banks) != len(scene_objects):
         raise ValueError(f"{len(scene_objects)} scenes but {len(banks)} style banks")
@@ -71,7 +76,7 @@ def plan_objects(
             bank = pool if pool is not None else banks[s]
             ref = bank.get(obj.cls)
             if ref is None:
-                name = CLASS_NAMES[obj.cls]
+                name = class_names(profile).get(obj.cls, f"class {obj.cls}")
                 raise MissingStyleError(
                     f"{bank.source}: no {name} style references, but the scene draws a new {name} "
                     f"(instance {obj.id}); add {name}/images and {name}/inst_mask files"
