@@ -240,3 +240,31 @@ def _metric_values(report: dict) -> dict:
 
     walk(report)
     return found
+
+
+def test_wholly_masked_room_objects_are_drawn_by_the_style_branch(pipeline, tmp_path):
+    from siedob.data.io import read_bgr, read_instances, read_labels
+    from siedob.edit import Editor
+    from siedob.edit.style_bank import load_style_bank
+
+    prep = pipeline / "prep"
+    styles = tmp_path / "styles"  # the authors' <class>/{images,inst_mask} layout, from the training crops
+    for folder in (prep / "object_datasets").iterdir():
+        if (folder / "train").is_dir():
+            for part in ("images", "inst_mask"):
+                shutil.copytree(folder / "train" / part, styles / folder.name / part)
+    name = sorted((prep / "test" / "images").glob("*.jpg"))[0].stem
+    inst = read_instances(prep / "test" / "inst_map" / f"{name}.png")
+    ids = [int(i) for i in np.unique(inst) if i >= 1000]
+    mask = np.zeros(inst.shape, np.float32)
+    for i in ids:  # each object's box grown by 4 px: wholly masked, so G_OG draws it
+        rows, cols = np.nonzero(inst == i)
+        mask[max(0, rows.min() - 4) : rows.max() + 5, max(0, cols.min() - 4) : cols.max() + 5] = 1
+    editor = Editor.from_checkpoints(pipeline / "ck", device="cpu")
+    assert editor.profile.name == "ade20k-room"
+    labels = read_labels(prep / "test" / "labels" / f"{name}.png", editor.profile)
+    bank = load_style_bank(styles, seed=0, profile=editor.profile)
+    stages = editor.edit(read_bgr(prep / "test" / "images" / f"{name}.jpg"), labels, inst, mask, bank)
+    generated = [o for o in stages.objects if o.generation]
+    assert generated and all(o.cls in OBJECT_IDS and o.style_slot >= 0 for o in generated)
+    assert {o.id for o in stages.objects} <= set(ids)
