@@ -56,8 +56,9 @@ RELEASED: Dict[str, ReleasedFormat] = {s.role: ReleasedFormat(s.released, *_ENTR
 
 #: Top-level entry naming the dataset profile of a released file (absent: Cityscapes, the authors' files).
 PROFILE_ENTRY = "siedob_profile"
-#: Top-level entry of a G_B file trained without style propagation (``{'style_propagation': False}``): the
-#: network must run the same way at inference. Absent for the authors' setting.
+#: Top-level entry of a file trained with an ablation switch that changes inference: G_B without style
+#: propagation (``{'style_propagation': False}``), G_OG on noise codes (``{'style_source': 'noise'}``). Absent
+#: for the authors' setting.
 OPTIONS_ENTRY = "siedob_options"
 
 #: For layers whose input width is ``lab_dim + offset``: a shape mismatch there names the lab_dims.
@@ -173,12 +174,16 @@ def check_profile(found: str, wanted: ProfileLike, path: PathLike) -> None:
         )
 
 
-def file_options(obj: Mapping[str, Any], path: PathLike) -> Dict[str, bool]:
-    """The constructor switches a released file records (:data:`OPTIONS_ENTRY`; none: the authors' setting)."""
+#: The switches a released file may record, with their allowed values.
+FILE_OPTIONS: Dict[str, tuple] = {"style_propagation": (True, False), "style_source": ("bank", "noise")}
+
+
+def file_options(obj: Mapping[str, Any], path: PathLike) -> Dict[str, Any]:
+    """The switches a released file records (:data:`OPTIONS_ENTRY`; none: the authors' setting)."""
     options = obj.get(OPTIONS_ENTRY, {})
-    if not isinstance(options, Mapping) or set(options) - {"style_propagation"}:
+    if not isinstance(options, Mapping) or any(options.get(k) not in FILE_OPTIONS.get(k, ()) for k in options):
         raise CheckpointError(f"{path}: unreadable '{OPTIONS_ENTRY}' entry {options!r}")
-    return {k: bool(v) for k, v in options.items()}
+    return dict(options)
 
 
 def read_released_file(path: PathLike, role: str, mmap: bool = False) -> tuple:
@@ -233,6 +238,8 @@ def released_state(net: nn.Module, role: str, profile: ProfileLike = None) -> Di
         out[PROFILE_ENTRY] = name
     if role == "background" and not getattr(getattr(net, "style1", None), "propagate", True):
         out[OPTIONS_ENTRY] = {"style_propagation": False}
+    if role == "object_style" and getattr(net, "style_source", "bank") == "noise":
+        out[OPTIONS_ENTRY] = {"style_source": "noise"}
     return out
 
 
@@ -312,6 +319,8 @@ def load_released_network(path: PathLike, role: str, mmap: bool = False, profile
         net = GENERATOR_FACTORIES[role](**kwargs)
     check_state_dict(net.state_dict(), state, f"{path} ['{_format(role).entry}']", LAB_DIM_OFFSETS.get(role, {}))
     net.load_state_dict(state, strict=True, assign=True)
+    if role == "object_style":
+        net.style_source = options.get("style_source", "bank")
     return net.eval()
 
 

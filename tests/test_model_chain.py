@@ -21,7 +21,7 @@ from siedob.config import load_stage_config
 from siedob.data.disassembly import EDIT_RULES, disassemble
 from siedob.data.io import image_to_tensor
 from siedob.data.style_bank import ClassBank, StyleBank
-from siedob.edit import Editor, load_style_bank
+from siedob.edit import EditError, Editor, load_style_bank
 from siedob.labels import CAR, PERSON
 from siedob.maps import edge_map, one_hot_labels
 from siedob.model import SceneBatch, plan_objects, power_iterations, spectral_norm_hooks
@@ -159,6 +159,27 @@ def test_without_fusion_the_result_is_masked_G_and_F_never_runs(nets, bank):
     assert torch.equal(plain.result, plain.masked_G)
     assert torch.equal(plain.masked_G, fused.masked_G)
     assert not torch.allclose(plain.result, fused.result)
+
+
+def test_a_noise_trained_style_network_draws_codes_instead_of_references(nets, bank):
+    """G_OG of the ``style_source: noise`` ablation: no reference needed, the code comes from torch's seed."""
+    inpainting, style, background, fusion = (copy.deepcopy(n) for n in nets)
+    style.style_source = "noise"
+    editor = Editor(inpainting, style, background, fusion, device="cpu")
+    s = _tensors(toy_scene(seed=4))
+    empty = StyleBank({}, "no references")
+    with pytest.raises(EditError, match="no car style references"):
+        Editor(*nets, device="cpu").edit(s["image"], s["labels"], s["instances"], s["mask"], empty)
+    runs = []
+    for seed in (0, 0, 1):
+        torch.manual_seed(seed)
+        runs.append(editor.edit(s["image"], s["labels"], s["instances"], s["mask"], empty))
+    generated = [o for o in runs[0].objects if o.generation]
+    assert generated and all(o.style_slot == -1 for o in generated)
+    assert torch.equal(runs[0].result, runs[1].result)  # the same seed, the same codes
+    assert not torch.allclose(runs[0].fg_output, runs[2].fg_output)  # another seed, another object
+    with_refs = Editor(*nets, device="cpu").edit(s["image"], s["labels"], s["instances"], s["mask"], bank)
+    assert not torch.allclose(with_refs.fg_output, runs[0].fg_output)
 
 
 def _bank(tag: str, n: int) -> StyleBank:

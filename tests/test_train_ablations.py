@@ -126,9 +126,11 @@ def test_ablation_trains_and_writes_its_released_file(switch, data, vgg, tmp_pat
     assert sum(p.abs().sum() for p in net.parameters()) > 0
     # the file says how G_B was built, and loads back that way (the other switches leave the network as it is)
     recorded = torch.load(res.released, weights_only=True).get(OPTIONS_ENTRY)
-    assert recorded == ({"style_propagation": False} if switch == "style_propagation" else None)
+    expected = {"style_propagation": {"style_propagation": False}, "style_source": {"style_source": "noise"}}
+    assert recorded == expected.get(switch)
     loaded = load_released_network(res.released, role)
     if stage == "background":
-        assert [m.propagate for m in (loaded.style1, loaded.style2, loaded.style3)] == [
-            switch != "style_propagation"
-        ] * 3
+        propagate = [m.propagate for m in (loaded.style1, loaded.style2, loaded.style3)]
+        assert propagate == [switch != "style_propagation"] * 3
+    else:
+        assert loaded.style_source == ("noise" if switch == "style_source" else "bank")

@@ -156,13 +156,27 @@ class Chain(nn.Module):
             out.index_copy_(0, self._up(idx), res)
         if gen:
             idx = torch.tensor(gen)
-            sty_img = torch.stack([plan.refs[i].images[plan.slots[i]] * plan.refs[i].masks[plan.slots[i]] for i in gen])
-            sty_cls = torch.stack([class_map(plan.refs[i].masks[plan.slots[i]], classes[i], self.profile) for i in gen])
-            args = (cls_map.index_select(0, idx), sty_img, sty_cls)
+            gen_cls = cls_map.index_select(0, idx)
+            code = None
+            if self.noise_styles:  # N(0, 1) codes from torch's global generator (on the host: device-independent)
+                code = self._up(torch.randn(len(gen), self.style.style_dim, 1, 1))
+                sty_img, sty_cls = torch.zeros((len(gen), 3) + tuple(inst.shape[2:])), torch.zeros_like(gen_cls)
+            else:
+                sty_img = torch.stack(
+                    [plan.refs[i].images[plan.slots[i]] * plan.refs[i].masks[plan.slots[i]] for i in gen]
+                )
+                sty_cls = torch.stack(
+                    [class_map(plan.refs[i].masks[plan.slots[i]], classes[i], self.profile) for i in gen]
+                )
             with power_iterations(self.style, len(gen)):
-                res = self.style.synthesise(*(self._up(a) for a in args))[0]
+                res = self.style.synthesise(*(self._up(a) for a in (gen_cls, sty_img, sty_cls)), code)[0]
             out.index_copy_(0, self._up(idx), res)
         return out
+
+    @property
+    def noise_styles(self) -> bool:
+        """Whether G_OG was trained on noise codes (``train.style_source: noise``) and so draws them here too."""
+        return getattr(self.style, "style_source", "bank") == "noise"
 
     def forward(
         self, scenes: SceneBatch, banks: Sequence[StyleBank], pooled_styles: bool = False, fuse: bool = True
@@ -171,7 +185,9 @@ class Chain(nn.Module):
         for ``pooled_styles``); ``fuse=False`` stops before F and returns ``masked_G`` as the result."""
         if fuse and self.fusion is None:
             raise ValueError("fuse=True needs a chain built with the fusion network")
-        plan = plan_objects(scenes.objects, banks, pooled=pooled_styles, profile=self.profile)
+        plan = plan_objects(
+            scenes.objects, banks, pooled=pooled_styles, profile=self.profile, need_styles=not self.noise_styles
+        )
         img, msk = self._up(scenes.image), self._up(scenes.mask)
         lab, inst = self._up(scenes.labels), self._up(scenes.instances)
         fg_mask = self._up(scenes.fg_mask)

@@ -43,6 +43,7 @@ def plan_objects(
     banks: Sequence[StyleBank],
     pooled: bool = False,
     profile: ProfileLike = None,
+    need_styles: bool = True,
 ) -> ObjectPlan:
     """Drop objects whose 64×64 mask is empty, choose each branch on the crops and each style slot.
 
@@ -50,7 +51,8 @@ def plan_objects(
     among the non-empty kept objects of its class modulo the number of references: per scene in that
     scene's bank (the edit chain), or, with ``pooled``, over the whole batch in the scenes' banks
     concatenated in scene order (the authors' F training: object j of a class takes reference j mod 4·B).
-    ``profile`` names the classes in messages (Cityscapes by default).
+    ``profile`` names the classes in messages (Cityscapes by default). ``need_styles=False`` (a G_OG that
+    draws noise codes) plans generated objects without a reference (slot -1).
     """
     if len(banks) != len(scene_objects):
         raise ValueError(f"{len(scene_objects)} scenes but {len(banks)} style banks")
@@ -72,7 +74,7 @@ def plan_objects(
         position = seen[key]
         seen[key] += 1
         slot, ref = -1, None
-        if full[i]:
+        if full[i] and need_styles:
             bank = pool if pool is not None else banks[s]
             ref = bank.get(obj.cls)
             if ref is None:

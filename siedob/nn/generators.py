@@ -77,6 +77,10 @@ class ObjectStyleGenerator(nn.Module):
     def __init__(self, ngf: int = 32, style_dim: int = 128, style_enc_dim: int = 32, code_nc: int = 3) -> None:
         super().__init__()
         c1, c2, c4, c8 = ngf, 2 * ngf, 4 * ngf, 8 * ngf
+        #: width of the style code; ``style_source`` "noise": the edit chain draws N(0, 1) codes instead of
+        #: encoding references (a network trained with ``train.style_source: noise``, the "w/o style bank" ablation)
+        self.style_dim = style_dim
+        self.style_source = "bank"
         # the class map has code_nc channels (3 for Cityscapes); the style encoders also see the image
         self.enc_style = StyleEncoder(4, 3 + code_nc, style_enc_dim, style_dim)
         self.init_conv = ConvBlock(code_nc, c1, 7, 1, 3)

@@ -98,6 +98,8 @@ class ObjectStyleTrainer(Trainer):
         self.style_noise = cfg["train"]["style_source"] == "noise"
         self.cycle_loss = bool(cfg["train"]["style_cycle_loss"])
         super().__init__(cfg, *args, **kwargs)
+        if self.style_noise:  # recorded in the released file, so that inference draws codes the same way
+            self.generator.fg_style.style_source = "noise"
 
     def build_generator(self) -> nn.Module:
         return ObjectStyleWrapper(int(self.mcfg["ngf"]), self.profile.code_width)
