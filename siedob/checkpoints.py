@@ -187,12 +187,8 @@ def file_options(obj: Mapping[str, Any], path: PathLike) -> Dict[str, Any]:
 
 
 def read_released_file(path: PathLike, role: str, mmap: bool = False) -> tuple:
-    """``(state dict without prefix, profile name)`` of a released-format file (``mmap``: see load_file)."""
-    return _read_released_obj(path, role, mmap)[:2]
-
-
-def _read_released_obj(path: PathLike, role: str, mmap: bool = False) -> tuple:
-    """``(state dict without prefix, profile name, recorded options)`` of a released-format file."""
+    """``(state dict without prefix, profile name, recorded options)`` of a released-format file
+    (``mmap``: see load_file)."""
     fmt = _format(role)
     obj = load_file(path, mmap=mmap)
     profile = file_profile(obj, path)
@@ -220,7 +216,7 @@ def load_released(net: nn.Module, path: PathLike, role: str, profile: ProfileLik
 
     ``profile``: the dataset profile ``net`` is built for; a file of another profile is an error.
     """
-    state, found = read_released_file(path, role)
+    state, found, _ = read_released_file(path, role)
     check_profile(found, profile, path)
     fmt = _format(role)
     return load_state_into(net, state, f"{path} ['{fmt.entry}']", LAB_DIM_OFFSETS.get(role, {}))
@@ -304,7 +300,7 @@ def load_released_network(path: PathLike, role: str, mmap: bool = False, profile
     from the file (faster start, for short-lived processes: truncating the file under a live mapping
     crashes the process).
     """
-    state, found, options = _read_released_obj(path, role, mmap=mmap)
+    state, found, options = read_released_file(path, role, mmap=mmap)
     check_profile(found, profile, path)
     try:
         kwargs = generator_kwargs(state, role)

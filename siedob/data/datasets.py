@@ -107,7 +107,7 @@ class ObjectDataset(Dataset):
         folders = [self.root / "object_datasets" / name / split / "images" for name in names]
         if not train:
             # a small test split may lack a class (e.g. ADE20K-Room rooms without a sofa): score the others
-            kept = [i for i, f in enumerate(folders) if sorted(f.glob("*.jpg"))] or [0]
+            kept = [i for i, f in enumerate(folders) if any(f.glob("*.jpg"))] or [0]  # none: the first one's error
             names, folders = [names[i] for i in kept], [folders[i] for i in kept]
         self.classes = [self.profile.object_class(name).label_id for name in names]
         self.codes = [np.asarray(self.profile.class_code(cls), np.float32)[:, None, None] for cls in self.classes]

@@ -154,14 +154,11 @@ def find_candidates(
     n = ids.numel()
     n_in = torch.bincount(k[inside], minlength=n)
     n_out = torch.bincount(k[outside], minlength=n)
-    # object classes in ascending id, so that argmax (first maximum) breaks ties towards the lowest id
-    obj_ids = torch.tensor(sorted(prof.object_ids), device=instances.device)
-    slot = torch.full((max(int(lab.max()) if lab.numel() else 0, int(obj_ids.max())) + 1,), -1, device=lab.device)
-    slot[obj_ids] = torch.arange(len(obj_ids), device=lab.device)
-    s_lab = slot[lab.long().clamp(min=0)]
-    hit = inside & (s_lab >= 0)
-    counts = torch.bincount(k[hit] * len(obj_ids) + s_lab[hit], minlength=n * len(obj_ids)).view(n, len(obj_ids))
-    cls = obj_ids[counts.argmax(1)]
+    # inside pixels of each object class per candidate, classes in ascending id so that argmax (the first
+    # maximum) breaks a tie towards the lowest id
+    obj_ids = sorted(prof.object_ids)
+    counts = torch.stack([torch.bincount(k[inside & (lab == c)], minlength=n) for c in obj_ids], 1)
+    cls = torch.tensor(obj_ids, device=instances.device)[counts.argmax(1)]
     found = (n_in > 0) & (counts.sum(1) > 0)
     generation = n_out == 0
     order = torch.cat([torch.nonzero(found & ~generation)[:, 0], torch.nonzero(found & generation)[:, 0]])

@@ -29,7 +29,6 @@ __all__ = [
     "EditStages",
     "Editor",
     "ObjectResult",
-    "folder_profile",
     "load_network",
     "paste_objects",
     "resolve_device",
@@ -113,8 +112,8 @@ class Editor:
         if missing:
             raise CheckpointError(f"{directory / missing[0]}: file not found; {hint}")
         dev = resolve_device(device)
-        found = folder_profile(directory)
-        wanted = as_profile(profile).name if profile is not None else found
+        # a given profile is checked file by file as the networks load; else the files must agree on one
+        wanted = as_profile(profile).name if profile is not None else folder_profile(directory)
         nets = [load_network(directory / RELEASED[role].filename, role, mmap=mmap, profile=wanted) for role in RELEASED]
         return cls(*nets, device=dev, profile=wanted)
 

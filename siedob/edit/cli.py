@@ -19,9 +19,10 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from siedob.checkpoints import folder_profile
 from siedob.cli import Parser, add_device, add_overwrite, check_output_dir, existing_dir
 from siedob.data.io import DataError, tensor_to_image, write_atomic
-from siedob.edit.chain import Editor, folder_profile, resolve_device
+from siedob.edit.chain import Editor, resolve_device
 from siedob.edit.inputs import EditError, Scene, read_example_folder, read_scene
 from siedob.edit.style_bank import StyleBank, load_style_bank
 from siedob.errors import UsageError, run_cli

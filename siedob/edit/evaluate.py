@@ -15,7 +15,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from siedob.checkpoints import RELEASED, load_released_network
+from siedob.checkpoints import RELEASED, folder_profile, load_released_network
 from siedob.data.datasets import read_crop
 from siedob.data.io import (
     image_to_tensor,
@@ -27,7 +27,7 @@ from siedob.data.io import (
     tensor_to_image,
     write_image,
 )
-from siedob.edit.chain import Editor, folder_profile, resolve_device
+from siedob.edit.chain import Editor, resolve_device
 from siedob.edit.style_bank import STYLE_SLOTS, draw_style_bank, style_files
 from siedob.errors import SiedobError
 from siedob.maps import class_map

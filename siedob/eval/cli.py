@@ -169,8 +169,7 @@ def check_checkpoint_profile(args: argparse.Namespace, profile: str) -> None:
     Only when our networks generate (the default generator, or add-objects) from a folder that holds
     released files; a plugged generator may ignore ``--checkpoints``.
     """
-    from siedob.checkpoints import RELEASED
-    from siedob.edit.chain import folder_profile
+    from siedob.checkpoints import RELEASED, folder_profile
 
     ours = args.mode == ADD_OBJECTS or (args.generator is None and not args.skip_generation)
     folder = Path(args.checkpoints)

@@ -69,8 +69,9 @@ def make_studio(args: argparse.Namespace):
     The bundled example is a Cityscapes scene: it is listed (and its style folder used) for Cityscapes
     checkpoints only. A ``--data`` root prepared for another profile than the checkpoints' is an error.
     """
+    from siedob.checkpoints import folder_profile
     from siedob.data.io import prepared_profile
-    from siedob.edit.chain import Editor, folder_profile
+    from siedob.edit.chain import Editor
     from siedob.edit.cli import bundled_example
     from siedob.studio.catalog import SceneCatalog, StyleCatalog
     from siedob.studio.server import Studio
